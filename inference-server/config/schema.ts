@@ -1,0 +1,128 @@
+import { z } from 'zod';
+
+/**
+ * The inference server's configuration. One schema serves three readers: the YAML file the
+ * operator mounts from a ConfigMap, the env-var overrides, and the operator's builder that writes
+ * that ConfigMap (it imports ServerConfigInput so the two can never drift apart).
+ */
+
+const byteSize = z.union([
+  z.number().int().nonnegative(),
+  z
+    .string()
+    .regex(/^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?$/i, 'expected a byte size such as 20MiB or 1048576')
+    .transform(parseByteSize),
+]);
+
+const units: Record<string, number> = {
+  B: 1, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12, KIB: 2 ** 10, MIB: 2 ** 20, GIB: 2 ** 30, TIB: 2 ** 40,
+};
+
+export function parseByteSize(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim());
+  if (!m) throw new Error(`not a byte size: ${text}`);
+  const unit = (m[2] || 'B').toUpperCase();
+  const factor = units[unit];
+  if (factor === undefined) throw new Error(`unknown byte unit ${m[2]}`);
+  return Math.round(Number(m[1]) * factor);
+}
+
+export const thresholdsSchema = z
+  .object({
+    confidence: z.number().min(0).max(1).default(0.25).describe('minimum score (objectness x class) to keep a box'),
+    iou: z.number().min(0).max(1).default(0.45).describe('IoU above which a lower-scored box of the same class is suppressed'),
+    maxDetections: z.number().int().min(1).max(10000).default(300).describe('most boxes returned per image'),
+  })
+  .strict();
+
+export const ocrModeSchema = z.enum(['line', 'word', 'block', 'auto']);
+
+export const ocrClassSchema = z
+  .object({
+    mode: ocrModeSchema.default('line').describe('page segmentation: line (PSM 7), word (8), block (6), auto (3)'),
+    charset: z.string().min(1).optional().describe('characters tesseract may return (whitelist)'),
+    normalize: z
+      .object({
+        strip: z.string().default(' -').describe('characters removed from the text'),
+        uppercase: z.boolean().default(true),
+      })
+      .strict()
+      .prefault({}),
+    margin: z.number().min(0).max(1).default(0.06).describe('crop margin as a fraction of the box size'),
+    minHeight: z.number().int().min(8).max(1024).default(96).describe('crops lower than this are upscaled to it'),
+  })
+  .strict();
+
+export const serverConfigSchema = z
+  .object({
+    server: z
+      .object({
+        host: z.string().default('0.0.0.0'),
+        port: z.number().int().min(0).max(65535).default(8080),
+        bodyLimit: byteSize.default(20 * 2 ** 20).describe('largest accepted request body'),
+        requestTimeoutMs: z.number().int().min(100).max(600_000).default(30_000),
+        maxQueue: z.number().int().min(0).max(100_000).default(64).describe('requests waiting for a worker before 503'),
+        shutdownTimeoutMs: z.number().int().min(0).max(600_000).default(25_000),
+      })
+      .strict()
+      .prefault({}),
+    model: z
+      .object({
+        path: z.string().min(1).describe('path of the ONNX file'),
+        name: z.string().regex(/^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$/i, 'letters, digits, - _ .').default('model'),
+        version: z.string().min(1).default('1'),
+        format: z.enum(['auto', 'yolov5', 'yolov8']).default('auto'),
+        classes: z.array(z.string().min(1)).min(1).optional().describe('class names; else the model metadata'),
+        inputSize: z.number().int().min(32).max(4096).optional().describe('square input side for dynamic models'),
+        thresholds: thresholdsSchema.prefault({}),
+      })
+      .strict(),
+    inference: z
+      .object({
+        workers: z.number().int().min(1).max(64).default(1).describe('worker threads, one ONNX session each'),
+        intraOpThreads: z.number().int().min(1).max(256).optional().describe('default: usable CPUs / workers'),
+      })
+      .strict()
+      .prefault({}),
+    image: z
+      .object({
+        maxPixels: z.number().int().min(1).default(50_000_000).describe('decompression-bomb guard, from the header'),
+      })
+      .strict()
+      .prefault({}),
+    ocr: z
+      .object({
+        enabled: z.boolean().default(true),
+        workers: z.number().int().min(1).max(32).default(2),
+        language: z.string().regex(/^[a-z_]{3,8}(\+[a-z_]{3,8})*$/).default('eng'),
+        langPath: z.string().optional().describe('folder of <lang>.traineddata.gz; default: @tesseract.js-data'),
+        recycleAfterJobs: z.number().int().min(1).default(500).describe('tesseract memory only grows: restart workers'),
+        classes: z.record(z.string(), ocrClassSchema).default({}),
+      })
+      .strict()
+      .prefault({}),
+    archive: z
+      .object({
+        dir: z.string().min(1).describe('store every accepted image here (content-addressed)'),
+        retentionDays: z.number().min(0).default(30),
+        maxBytes: byteSize.default(10 * 2 ** 30),
+        sweepIntervalMs: z.number().int().min(1000).default(600_000),
+      })
+      .strict()
+      .optional(),
+    logging: z
+      .object({
+        level: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+/** What a file (or the operator) writes: defaults may be left out. */
+export type ServerConfigInput = z.input<typeof serverConfigSchema>;
+/** What the server runs with: every default filled in. */
+export type ServerConfig = z.output<typeof serverConfigSchema>;
+export type Thresholds = z.output<typeof thresholdsSchema>;
+export type OcrClassConfig = z.output<typeof ocrClassSchema>;
+export type OcrMode = z.output<typeof ocrModeSchema>;
