@@ -1,0 +1,193 @@
+import { Worker } from 'node:worker_threads';
+import { EventEmitter } from 'node:events';
+import type { Thresholds } from '../config/schema.js';
+import type { Detection, InferTimings, ModelShape, WorkerInit, WorkerMessage } from './protocol.js';
+
+/**
+ * A fixed set of inference threads with a bounded wait queue. Past the bound callers get
+ * QueueFullError at once (the HTTP layer turns it into 503 + Retry-After) instead of queueing
+ * without limit and timing everyone out.
+ */
+
+export class QueueFullError extends Error {
+  override name = 'QueueFullError';
+}
+export class InferenceTimeoutError extends Error {
+  override name = 'InferenceTimeoutError';
+}
+export class WorkerCrashedError extends Error {
+  override name = 'WorkerCrashedError';
+}
+
+export interface InferInput {
+  pixels: Uint8Array;
+  width: number;
+  height: number;
+  thresholds: Thresholds;
+}
+
+export interface InferOutput {
+  detections: Detection[];
+  timings: InferTimings & { queueMs: number };
+}
+
+interface Job {
+  id: number;
+  input: InferInput;
+  enqueuedAt: number;
+  queueMs: number;
+  resolve: (v: InferOutput) => void;
+  reject: (e: Error) => void;
+  timer?: NodeJS.Timeout;
+  settled: boolean;
+}
+
+interface Slot {
+  worker: Worker;
+  job?: Job;
+  ready: boolean;
+}
+
+const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+const WORKER_URL = new URL(`./worker${ext}`, import.meta.url);
+
+export interface PoolOptions {
+  workers: number;
+  maxQueue: number;
+  timeoutMs: number;
+  init: WorkerInit;
+}
+
+export class WorkerPool extends EventEmitter {
+  private slots: Slot[] = [];
+  private queue: Job[] = [];
+  private nextId = 1;
+  private closed = false;
+  shape?: ModelShape;
+
+  constructor(private readonly opts: PoolOptions) {
+    super();
+  }
+
+  /** Starts every thread; resolves with the model's shape once all loaded it and ran it once. */
+  async start(): Promise<ModelShape> {
+    const shapes = await Promise.all(Array.from({ length: this.opts.workers }, () => this.spawn()));
+    this.shape = shapes[0]!;
+    return this.shape;
+  }
+
+  get queueDepth(): number {
+    return this.queue.length;
+  }
+
+  get inFlight(): number {
+    return this.slots.filter((s) => s.job).length;
+  }
+
+  infer(input: InferInput): Promise<InferOutput> {
+    if (this.closed) return Promise.reject(new WorkerCrashedError('inference pool is shut down'));
+    const idle = this.slots.find((s) => s.ready && !s.job);
+    if (!idle && this.queue.length >= this.opts.maxQueue) {
+      return Promise.reject(new QueueFullError(`inference queue is full (${this.opts.maxQueue} waiting)`));
+    }
+    return new Promise<InferOutput>((resolve, reject) => {
+      const job: Job = { id: this.nextId++, input, enqueuedAt: performance.now(), queueMs: 0, resolve, reject, settled: false };
+      job.timer = setTimeout(() => {
+        this.settle(job, new InferenceTimeoutError(`inference did not finish within ${this.opts.timeoutMs} ms`));
+        const i = this.queue.indexOf(job);
+        if (i >= 0) this.queue.splice(i, 1);
+        this.emit('depth');
+      }, this.opts.timeoutMs);
+      if (idle) this.dispatch(idle, job);
+      else {
+        this.queue.push(job);
+        this.emit('depth');
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const job of this.queue.splice(0)) this.settle(job, new WorkerCrashedError('inference pool is shut down'));
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    this.slots = [];
+  }
+
+  private spawn(): Promise<ModelShape> {
+    return new Promise((resolve, reject) => {
+      const worker = new Worker(WORKER_URL, { workerData: this.opts.init });
+      const slot: Slot = { worker, ready: false };
+      this.slots.push(slot);
+      let started = false;
+      worker.on('message', (m: WorkerMessage) => {
+        switch (m.type) {
+          case 'ready':
+            started = true;
+            slot.ready = true;
+            resolve(m.shape);
+            this.pump(slot);
+            break;
+          case 'failed':
+            reject(new Error(m.reason));
+            void worker.terminate();
+            break;
+          case 'result':
+          case 'error': {
+            const job = slot.job;
+            slot.job = undefined;
+            if (job && job.id === m.id) {
+              if (m.type === 'result') {
+                this.settle(job, undefined, { detections: m.detections, timings: { ...m.timings, queueMs: job.queueMs } });
+              } else this.settle(job, new Error(m.message));
+            }
+            this.pump(slot);
+            break;
+          }
+        }
+      });
+      worker.on('error', (err) => {
+        if (!started) reject(err);
+      });
+      worker.on('exit', (code) => {
+        this.slots = this.slots.filter((s) => s !== slot);
+        if (slot.job) this.settle(slot.job, new WorkerCrashedError(`inference worker exited with code ${code}`));
+        if (!started) reject(new Error(`inference worker exited with code ${code} before loading the model`));
+        else if (!this.closed) {
+          // Keep capacity: a crashed thread is replaced; the model loaded before, so it will again.
+          this.spawn().catch((err: Error) => this.emit('worker-error', err));
+        }
+      });
+    });
+  }
+
+  private dispatch(slot: Slot, job: Job): void {
+    if (job.settled) return this.pump(slot);
+    slot.job = job;
+    job.queueMs = performance.now() - job.enqueuedAt;
+    const { pixels, width, height, thresholds } = job.input;
+    const whole = pixels.byteOffset === 0 && pixels.byteLength === pixels.buffer.byteLength;
+    // Hand the decoded pixels over without a copy when they own their buffer.
+    const transfer = whole && pixels.buffer instanceof ArrayBuffer ? [pixels.buffer] : [];
+    try {
+      slot.worker.postMessage({ type: 'infer', id: job.id, pixels, width, height, thresholds }, transfer);
+    } catch {
+      slot.worker.postMessage({ type: 'infer', id: job.id, pixels: new Uint8Array(pixels), width, height, thresholds });
+    }
+  }
+
+  private pump(slot: Slot): void {
+    if (slot.job || !slot.ready) return;
+    let job = this.queue.shift();
+    while (job && job.settled) job = this.queue.shift();
+    this.emit('depth');
+    if (job) this.dispatch(slot, job);
+  }
+
+  private settle(job: Job, err?: Error, value?: InferOutput): void {
+    if (job.settled) return;
+    job.settled = true;
+    clearTimeout(job.timer);
+    if (err) job.reject(err);
+    else job.resolve(value!);
+  }
+}

@@ -1,0 +1,89 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+import * as ort from 'onnxruntime-node';
+import { letterboxParams, letterboxToTensor, unletterboxBox } from '../pipeline/letterbox.js';
+import { decodeCandidates, detectLayout, type OutputLayout } from '../pipeline/yolo-output.js';
+import { nonMaxSuppression } from '../pipeline/nms.js';
+import type { InferRequest, ModelShape, WorkerInit, WorkerMessage } from './protocol.js';
+
+/**
+ * One ONNX session per thread: session.run is a synchronous native call, so it must never run on
+ * the event loop that answers HTTP and health probes.
+ */
+
+const DEFAULT_INPUT_SIZE = 640;
+const init = workerData as WorkerInit;
+const port = parentPort!;
+const send = (m: WorkerMessage, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
+
+async function load(): Promise<{ session: ort.InferenceSession; shape: ModelShape; layout: OutputLayout }> {
+  const session = await ort.InferenceSession.create(init.modelPath, {
+    intraOpNumThreads: init.intraOpThreads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+  });
+  const input = session.inputMetadata[0];
+  if (!input || !input.isTensor) throw new Error('model has no tensor input');
+  const dims = input.shape;
+  if (dims.length !== 4 || (typeof dims[1] === 'number' && dims[1] !== 3)) {
+    throw new Error(`model input ${input.name} has shape [${dims.join(', ')}], expected [1, 3, S, S]`);
+  }
+  const h = dims[2];
+  const w = dims[3];
+  let inputSize: number;
+  if (typeof h === 'number' && typeof w === 'number') {
+    if (h !== w) throw new Error(`model input is ${w}x${h}; only square inputs are supported`);
+    inputSize = h;
+  } else {
+    inputSize = init.inputSize ?? DEFAULT_INPUT_SIZE;
+  }
+  // The output dims are often symbolic in the metadata; a real run gives the true ones.
+  const probe = new ort.Tensor('float32', new Float32Array(3 * inputSize * inputSize).fill(114 / 255), [1, 3, inputSize, inputSize]);
+  const outputs = await session.run({ [input.name]: probe });
+  const first = outputs[session.outputNames[0]!];
+  if (!first) throw new Error('model produced no output');
+  const outputDims = first.dims.map(Number);
+  const layout = detectLayout(outputDims, init.classCount, init.format);
+  return {
+    session,
+    layout,
+    shape: { inputName: input.name, inputSize, outputDims, layout: layout.layout, classes: layout.classes },
+  };
+}
+
+async function infer(
+  session: ort.InferenceSession,
+  shape: ModelShape,
+  layout: OutputLayout,
+  req: InferRequest,
+  scratch: Float32Array,
+): Promise<void> {
+  const t0 = performance.now();
+  const params = letterboxParams(req.width, req.height, shape.inputSize);
+  letterboxToTensor(req.pixels, params, scratch);
+  const t1 = performance.now();
+  const tensor = new ort.Tensor('float32', scratch, [1, 3, shape.inputSize, shape.inputSize]);
+  const outputs = await session.run({ [shape.inputName]: tensor });
+  const t2 = performance.now();
+  const out = outputs[session.outputNames[0]!]!;
+  const { confidence, iou, maxDetections } = req.thresholds;
+  const kept = nonMaxSuppression(decodeCandidates(out.data as Float32Array, layout, confidence), iou, maxDetections);
+  const detections = kept.map((c) => ({ classId: c.classId, score: c.score, ...unletterboxBox(params, c) }));
+  const t3 = performance.now();
+  send({ type: 'result', id: req.id, detections, timings: { letterboxMs: t1 - t0, inferenceMs: t2 - t1, postprocessMs: t3 - t2 } });
+}
+
+load().then(
+  ({ session, shape, layout }) => {
+    const scratch = new Float32Array(3 * shape.inputSize * shape.inputSize);
+    send({ type: 'ready', shape });
+    // Requests arrive one at a time per worker (the pool guarantees it), so the scratch tensor is safe to reuse.
+    port.on('message', (req: InferRequest) => {
+      infer(session, shape, layout, req, scratch).catch((err: unknown) =>
+        send({ type: 'error', id: req.id, message: (err as Error).message ?? String(err) }),
+      );
+    });
+  },
+  (err: unknown) => send({ type: 'failed', reason: (err as Error).message ?? String(err) }),
+);

@@ -1,0 +1,145 @@
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { createWorker, OEM, PSM, type Worker } from 'tesseract.js';
+import type { OcrClassConfig } from '../config/schema.js';
+import { PSM_FOR_MODE, expandCharset, normalizeText } from './normalize.js';
+
+/**
+ * A pool of tesseract.js workers. tesseract.js's own Scheduler hands jobs to any idle worker, but
+ * page-segmentation mode and whitelist are per-worker parameters, so a plate (single line, A-Z0-9)
+ * and an ID card (block, any text) could not share it. Here each job carries its parameters and a
+ * worker is re-parameterised only when they change. Workers are replaced after `recycleAfterJobs`
+ * because tesseract's WASM heap never shrinks.
+ */
+
+export interface OcrResult {
+  text: string;
+  rawText: string;
+  confidence: number;
+}
+
+export interface OcrOptions {
+  workers: number;
+  language: string;
+  langPath?: string;
+  recycleAfterJobs: number;
+}
+
+interface Slot {
+  worker: Worker;
+  params: string;
+  jobs: number;
+  busy: boolean;
+}
+
+/** The language data shipped by @tesseract.js-data/<lang> (LSTM "best_int"): nothing is downloaded. */
+export function bundledLangPath(language: string): string {
+  const require = createRequire(import.meta.url);
+  const first = language.split('+')[0]!;
+  const pkg = require.resolve(`@tesseract.js-data/${first}/package.json`);
+  return join(dirname(pkg), '4.0.0_best_int');
+}
+
+export class OcrReader {
+  private slots: Slot[] = [];
+  private waiting: ((slot: Slot) => void)[] = [];
+  private closed = false;
+  jobsDone = 0;
+  recycled = 0;
+
+  constructor(private readonly opts: OcrOptions) {}
+
+  async start(): Promise<void> {
+    const workers = await Promise.all(Array.from({ length: this.opts.workers }, () => this.newWorker()));
+    this.slots = workers.map((worker) => ({ worker, params: '', jobs: 0, busy: false }));
+  }
+
+  get ready(): boolean {
+    return this.slots.length === this.opts.workers && !this.closed;
+  }
+
+  get busyWorkers(): number {
+    return this.slots.filter((s) => s.busy).length;
+  }
+
+  async read(png: Buffer, cfg: OcrClassConfig): Promise<OcrResult> {
+    const slot = await this.acquire();
+    try {
+      const params = {
+        tessedit_pageseg_mode: PSM_FOR_MODE[cfg.mode] as PSM,
+        tessedit_char_whitelist: cfg.charset ? expandCharset(cfg.charset) : '',
+        // Crops carry no DPI; without one tesseract guesses and warns on every job.
+        user_defined_dpi: '300',
+      };
+      const key = JSON.stringify(params);
+      if (slot.params !== key) {
+        await slot.worker.setParameters(params);
+        slot.params = key;
+      }
+      const { data } = await slot.worker.recognize(png);
+      slot.jobs++;
+      this.jobsDone++;
+      const rawText = data.text.trim();
+      return { rawText, text: normalizeText(rawText, cfg.normalize), confidence: data.confidence / 100 };
+    } finally {
+      this.release(slot);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.slots.map((s) => s.worker.terminate().catch(() => undefined)));
+    this.slots = [];
+  }
+
+  private newWorker(): Promise<Worker> {
+    return createWorker(this.opts.language, OEM.LSTM_ONLY, {
+      langPath: this.opts.langPath ?? bundledLangPath(this.opts.language),
+      gzip: true,
+      // Cached traineddata would be written next to the process; the container root is read-only.
+      cacheMethod: 'none',
+    });
+  }
+
+  private acquire(): Promise<Slot> {
+    const idle = this.slots.find((s) => !s.busy);
+    if (idle) {
+      idle.busy = true;
+      return Promise.resolve(idle);
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  private release(slot: Slot): void {
+    if (!this.closed && slot.jobs >= this.opts.recycleAfterJobs) {
+      void this.recycle(slot);
+      return;
+    }
+    this.handOver(slot);
+  }
+
+  private handOver(slot: Slot): void {
+    const next = this.waiting.shift();
+    if (next) next(slot);
+    else slot.busy = false;
+  }
+
+  private async recycle(slot: Slot): Promise<void> {
+    const old = slot.worker;
+    try {
+      slot.worker = await this.newWorker();
+      slot.params = '';
+      slot.jobs = 0;
+      this.recycled++;
+      await old.terminate().catch(() => undefined);
+    } catch {
+      // Keep serving with the old worker rather than losing capacity.
+      slot.jobs = 0;
+    }
+    if (this.closed) {
+      await slot.worker.terminate().catch(() => undefined);
+      return;
+    }
+    this.handOver(slot);
+  }
+}
