@@ -48,8 +48,15 @@ interface Slot {
   ready: boolean;
 }
 
-const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-const WORKER_URL = new URL(`./worker${ext}`, import.meta.url);
+const fromSources = import.meta.url.endsWith('.ts');
+const WORKER_URL = new URL(`./worker${fromSources ? '.ts' : '.js'}`, import.meta.url);
+
+/** From sources (tests, benchmarks) the thread registers tsx itself: Node 20 workers do not inherit loader hooks. */
+function newWorker(workerData: WorkerInit): Worker {
+  if (!fromSources) return new Worker(WORKER_URL, { workerData });
+  const boot = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(WORKER_URL.href)}); })`;
+  return new Worker(boot, { eval: true, workerData });
+}
 
 export interface PoolOptions {
   workers: number;
@@ -115,7 +122,7 @@ export class WorkerPool extends EventEmitter {
 
   private spawn(): Promise<ModelShape> {
     return new Promise((resolve, reject) => {
-      const worker = new Worker(WORKER_URL, { workerData: this.opts.init });
+      const worker = newWorker(this.opts.init);
       const slot: Slot = { worker, ready: false };
       this.slots.push(slot);
       let started = false;

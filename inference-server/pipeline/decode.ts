@@ -1,4 +1,4 @@
-import sharp from 'sharp';
+import sharp, { type Metadata } from 'sharp';
 import { ApiError } from '../errors.js';
 
 /**
@@ -26,7 +26,7 @@ export interface ImageHeader {
 
 export async function readHeader(bytes: Buffer, maxPixels: number): Promise<ImageHeader> {
   if (bytes.length === 0) throw new ApiError(400, 'empty_body', 'the request has no image: the body is empty');
-  let meta: sharp.Metadata;
+  let meta: Metadata;
   try {
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (err) {

@@ -1,0 +1,113 @@
+#!/usr/bin/env node
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from './config/load.js';
+import { fetchModel, FetchError, writeTerminationMessage } from './fetch/model-fetch.js';
+import { projectRoot } from './project-root.js';
+import { startServer } from './server.js';
+
+const USAGE = `usage:
+  visionops-server [serve] [--config FILE] [--model MODEL.onnx] [--port N]
+  visionops-server fetch --uri https://... [--sha256 HEX] --dest /models/model.onnx [--retries N]
+
+serve   runs the HTTP inference server. Without --model or a config file it serves the bundled
+        demo plate detector (models/plate-detector.onnx) and reads plates with OCR.
+fetch   downloads a model (init container): retries, sha256 check, atomic write.
+Environment: PORT, LOG_LEVEL, VISIONOPS_MODEL, VISIONOPS__<SECTION>__<KEY> (e.g. VISIONOPS__OCR__WORKERS=4).`;
+
+/** The embedded default: the demo model the project trains, reading licence plates. */
+export function demoDefaults(root: string) {
+  return {
+    model: { path: join(root, 'models', 'plate-detector.onnx'), name: 'plate-detector', version: 'demo' },
+    ocr: { classes: { plate: { mode: 'line', charset: 'A-Z0-9', normalize: { strip: ' -', uppercase: true } } } },
+  };
+}
+
+async function serve(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: { config: { type: 'string', short: 'c' }, model: { type: 'string', short: 'm' }, port: { type: 'string', short: 'p' }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help) return void console.log(USAGE);
+  const overrides: Record<string, unknown> = {};
+  if (values.model) overrides.model = { path: values.model };
+  if (values.port !== undefined) {
+    const port = Number(values.port);
+    if (!Number.isInteger(port)) throw new ConfigError(`--port ${values.port} is not a port number`);
+    overrides.server = { port };
+  }
+  const root = projectRoot();
+  const explicitModel = Boolean(values.model || values.config || process.env.VISIONOPS_MODEL);
+  const demo = demoDefaults(root);
+  if (!explicitModel && !existsSync(demo.model.path)) {
+    console.error(
+      `No model to serve: the bundled demo model ${demo.model.path} is not there.\n` +
+        `Pass one:  npm start -- --model path/to/yolo.onnx   (or --config server.yaml, or VISIONOPS_MODEL=...)\n\n${USAGE}`,
+    );
+    process.exit(2);
+  }
+  const config = loadConfig({
+    ...(values.config ? { file: values.config } : {}),
+    env: process.env,
+    overrides,
+    defaults: values.config ? {} : demo,
+  });
+  const running = await startServer(config, { listenBeforeReady: true });
+  let signalled = false;
+  const stop = (signal: string) => {
+    if (signalled) return;
+    signalled = true;
+    running.log.info('signal received', { signal });
+    running.shutdown().then(
+      () => process.exit(0),
+      (err: Error) => {
+        running.log.error('shutdown failed', { err: err.message });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+async function fetchCommand(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: { uri: { type: 'string' }, sha256: { type: 'string' }, dest: { type: 'string' }, retries: { type: 'string' } },
+  });
+  if (!values.uri || !values.dest) throw new FetchError(`fetch needs --uri and --dest\n${USAGE}`, false);
+  const started = Date.now();
+  const got = await fetchModel({
+    uri: values.uri,
+    dest: values.dest,
+    ...(values.sha256 ? { sha256: values.sha256 } : {}),
+    ...(values.retries ? { retries: Number(values.retries) } : {}),
+    log: (line) => console.error(line),
+  });
+  console.log(JSON.stringify({ msg: 'model fetched', uri: values.uri, dest: values.dest, ...got, ms: Date.now() - started }));
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  try {
+    if (command === 'fetch') await fetchCommand(rest);
+    else if (command === 'serve') await serve(rest);
+    else if (command === 'help' || command === '--help' || command === '-h') console.log(USAGE);
+    else await serve(argv);
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof FetchError) {
+      const message = `${command === 'fetch' ? 'model fetch failed' : 'configuration error'}: ${err.message}`;
+      console.error(message);
+      if (command === 'fetch') await writeTerminationMessage(message);
+      process.exit(2);
+    }
+    if (err instanceof Error && 'code' in err && err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      console.error(`${err.message}\n\n${USAGE}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
+await main(process.argv.slice(2));

@@ -1,0 +1,226 @@
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import * as OpenApiValidator from 'express-openapi-validator';
+import multer from 'multer';
+import swaggerUi from 'swagger-ui-express';
+import { ApiError } from '../errors.js';
+import { requestContext, type Logger } from '../logging.js';
+import type { Metrics } from '../metrics.js';
+import type { VisionService } from '../service.js';
+import { openApiDocument } from './openapi.js';
+import type { Thresholds } from '../config/schema.js';
+
+export interface AppOptions {
+  service: VisionService;
+  log: Logger;
+  metrics: Metrics;
+  version: string;
+  /** Makes the validator check every response against the document too (tests turn it on). */
+  validateResponses?: boolean;
+  /** Set while draining on SIGTERM: readiness goes false so the Service stops routing here. */
+  isShuttingDown?: () => boolean;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function createApp(opts: AppOptions): express.Express {
+  const { service, log, metrics } = opts;
+  const config = service.config;
+  const doc = openApiDocument(opts.version);
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  // Request id first, so every later log line and error body carries it.
+  app.use((req, res, next) => {
+    const given = req.get('x-request-id');
+    const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
+    res.locals.requestId = requestId;
+    res.setHeader('X-Request-Id', requestId);
+    const start = performance.now();
+    res.on('finish', () => {
+      const route = routeLabel(req);
+      const labels = { route, method: req.method, status: String(res.statusCode) };
+      metrics.httpRequests.inc(labels);
+      metrics.httpDuration.observe(labels, (performance.now() - start) / 1000);
+      if (route !== '/healthz' && route !== '/readyz' && route !== '/metrics') {
+        log.info('request', { requestId, method: req.method, path: req.path, status: res.statusCode, ms: Math.round(performance.now() - start) });
+      }
+    });
+    requestContext.run({ requestId }, next);
+  });
+
+  app.get('/openapi.json', (_req, res) => {
+    res.json(doc);
+  });
+  app.use('/docs', swaggerUi.serve, swaggerUi.setup(doc, { customSiteTitle: 'visionops inference API' }));
+
+  app.use(
+    express.raw({ type: ['image/jpeg', 'image/png', 'image/webp'], limit: config.server.bodyLimit }),
+  );
+  app.use(
+    OpenApiValidator.middleware({
+      apiSpec: doc as never,
+      validateRequests: { allowUnknownQueryParameters: false },
+      validateResponses: opts.validateResponses ?? false,
+      fileUploader: { storage: multer.memoryStorage(), limits: { fileSize: config.server.bodyLimit, files: 1, fields: 10 } },
+    }),
+  );
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  const readiness = () => {
+    const r = service.readiness();
+    if (opts.isShuttingDown?.()) return { ready: false, checks: { ...r.checks, shutdown: { ok: false, reason: 'the server is shutting down' } } };
+    return r;
+  };
+  app.get('/readyz', (_req, res) => {
+    const r = readiness();
+    res.status(r.ready ? 200 : 503).json(r);
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.set('Content-Type', metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  app.get('/v1/models', (_req, res) => {
+    const m = service.model;
+    const entry: Record<string, unknown> = {
+      name: config.model.name,
+      version: config.model.version,
+      ready: service.readiness().ready,
+      thresholds: config.model.thresholds,
+      ocrClasses: service.ocrClasses,
+    };
+    if (m) {
+      Object.assign(entry, {
+        format: m.shape.layout,
+        inputShape: [1, 3, m.shape.inputSize, m.shape.inputSize],
+        outputShape: m.shape.outputDims,
+        classes: m.classes,
+        sha256: m.sha256,
+      });
+    } else if (service.modelError) entry.reason = service.modelError;
+    res.json({ models: [entry] });
+  });
+
+  app.get('/v2/health/live', (_req, res) => {
+    res.json({ live: true });
+  });
+  app.get('/v2/health/ready', (_req, res) => {
+    const ready = readiness().ready;
+    res.status(ready ? 200 : 503).json({ ready });
+  });
+  const knownModel = (name: string) => {
+    if (name !== config.model.name) throw new ApiError(404, 'model_not_found', `no model named ${name}; this server serves ${config.model.name}`);
+  };
+  app.get('/v2/models/:name', (req, res) => {
+    knownModel(req.params.name!);
+    const m = service.model;
+    if (!m) throw new ApiError(503, 'not_ready', service.modelError ?? 'the model is loading', { 'Retry-After': '5' });
+    res.json({
+      name: config.model.name,
+      versions: [config.model.version],
+      platform: 'onnxruntime_onnx',
+      inputs: [{ name: m.shape.inputName, datatype: 'FP32', shape: [1, 3, m.shape.inputSize, m.shape.inputSize] }],
+      outputs: [{ name: 'output0', datatype: 'FP32', shape: m.shape.outputDims }],
+    });
+  });
+  app.get('/v2/models/:name/ready', (req, res) => {
+    knownModel(req.params.name!);
+    const ready = readiness().ready;
+    res.status(ready ? 200 : 503).json({ name: config.model.name, ready });
+  });
+
+  const inference = (withOcr: boolean) => async (req: Request, res: Response) => {
+    const bytes = imageBytes(req);
+    metrics.inFlight.inc();
+    try {
+      const result = await withDeadline(
+        service.detect(bytes, res.locals.requestId as string, thresholdOverrides(req), withOcr),
+        config.server.requestTimeoutMs,
+      );
+      res.json(result);
+    } finally {
+      metrics.inFlight.dec();
+    }
+  };
+  app.post('/v1/detect', inference(false));
+  app.post('/v1/read', inference(true));
+
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const api = toApiError(err);
+    if (api.status >= 500 && api.code === 'internal') {
+      log.error('unhandled error', { err: err instanceof Error ? err.stack : String(err), path: req.path });
+    } else if (api.status !== 404) {
+      metrics.rejected.inc({ code: api.code });
+    }
+    for (const [k, v] of Object.entries(api.headers)) res.setHeader(k, v);
+    res.status(api.status).json({ error: { code: api.code, message: api.message, requestId: res.locals.requestId } });
+  });
+  return app;
+}
+
+function routeLabel(req: Request): string {
+  const route = req.route as { path?: string } | undefined;
+  if (route?.path) return (req.baseUrl || '') + route.path;
+  if (req.path.startsWith('/docs')) return '/docs';
+  return 'unmatched';
+}
+
+function imageBytes(req: Request): Buffer {
+  const files = req.files as Express.Multer.File[] | undefined;
+  if (req.is('multipart/form-data')) {
+    const file = files?.find((f) => f.fieldname === 'image');
+    if (!file) throw new ApiError(400, 'missing_image', 'the multipart form has no file in field "image"');
+    return file.buffer;
+  }
+  if (!Buffer.isBuffer(req.body) || req.body.length === 0) {
+    throw new ApiError(400, 'empty_body', 'the request has no image: the body is empty');
+  }
+  return req.body;
+}
+
+function thresholdOverrides(req: Request): Partial<Thresholds> {
+  const q = req.query as Record<string, unknown>;
+  const out: Partial<Thresholds> = {};
+  if (q.confidence !== undefined) out.confidence = Number(q.confidence);
+  if (q.iou !== undefined) out.iou = Number(q.iou);
+  if (q.maxDetections !== undefined) out.maxDetections = Number(q.maxDetections);
+  return out;
+}
+
+function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ApiError(503, 'request_timeout', `the request did not finish within ${ms} ms`, { 'Retry-After': '2' })), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
+
+/** Maps every failure (ours, body-parser's, multer's, the OpenAPI validator's) to one error shape. */
+export function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  const e = err as { status?: number; statusCode?: number; type?: string; code?: string; message?: string; errors?: { path?: string; message?: string }[] };
+  if (e?.type === 'entity.too.large' || e?.code === 'LIMIT_FILE_SIZE') {
+    return new ApiError(413, 'body_too_large', `the body is larger than the ${(err as { limit?: number }).limit ?? ''} byte limit`.replace('the  byte', 'the byte'));
+  }
+  if (e?.type === 'request.aborted') return new ApiError(400, 'request_aborted', 'the client closed the request before the body arrived');
+  if (e?.code && /^LIMIT_/.test(e.code)) return new ApiError(400, 'invalid_multipart', `multipart form rejected: ${e.message}`);
+  const status = e?.status ?? e?.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    const detail = e.errors?.map((x) => `${x.path ?? ''} ${x.message ?? ''}`.trim()).join('; ');
+    const code =
+      status === 404 ? 'not_found'
+      : status === 405 ? 'method_not_allowed'
+      : status === 415 ? 'unsupported_media_type'
+      : status === 413 ? 'body_too_large'
+      : 'invalid_request';
+    const message =
+      status === 415 ? `unsupported content type; send image/jpeg, image/png, image/webp or multipart/form-data with field "image"`
+      : detail || e.message || 'invalid request';
+    return new ApiError(status, code, message);
+  }
+  return new ApiError(500, 'internal', 'internal server error');
+}

@@ -1,0 +1,312 @@
+import { access, readFile } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
+import sharp from 'sharp';
+import type { ServerConfig, Thresholds } from './config/schema.js';
+import { ApiError } from './errors.js';
+import { decodeImage, type ImageFormat } from './pipeline/decode.js';
+import { parseClassNames } from './pipeline/model-metadata.js';
+import { decodeOnnxMetadata } from './inference/onnx-metadata.js';
+import { InferenceTimeoutError, QueueFullError, WorkerCrashedError, WorkerPool } from './inference/worker-pool.js';
+import type { ModelShape } from './inference/protocol.js';
+import { usableCpus } from './inference/cpus.js';
+import { OcrReader } from './ocr/reader.js';
+import { prepareCrop } from './ocr/crop.js';
+import { ImageArchive, sha256Hex } from './archive/store.js';
+import type { Logger } from './logging.js';
+import type { Metrics } from './metrics.js';
+
+/**
+ * The server's work, without HTTP: model and OCR lifecycle, readiness, and one request through
+ * decode -> worker (letterbox, ONNX, NMS, mapping) -> OCR -> archive.
+ */
+
+export interface DetectionOut {
+  class: string;
+  classId: number;
+  score: number;
+  box: { x1: number; y1: number; x2: number; y2: number };
+  text?: string;
+  rawText?: string;
+  textConfidence?: number;
+}
+
+export interface DetectResult {
+  requestId: string;
+  model: { name: string; version: string };
+  width: number;
+  height: number;
+  format: ImageFormat;
+  sha256: string;
+  archived?: boolean;
+  detections: DetectionOut[];
+  timings: Record<string, number>;
+}
+
+interface Check {
+  ok: boolean;
+  reason?: string;
+}
+
+export interface ModelInfo {
+  shape: ModelShape;
+  classes: string[];
+  sha256: string;
+}
+
+const round = (v: number, digits: number) => Math.round(v * 10 ** digits) / 10 ** digits;
+
+export class VisionService {
+  model?: ModelInfo;
+  modelError?: string;
+  warmedUp = false;
+  private pool?: WorkerPool;
+  private ocr?: OcrReader;
+  private ocrError?: string;
+  private archive?: ImageArchive;
+  private sweepTimer?: NodeJS.Timeout;
+
+  constructor(
+    readonly config: ServerConfig,
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+  ) {}
+
+  get ocrClasses(): string[] {
+    return this.config.ocr.enabled ? Object.keys(this.config.ocr.classes) : [];
+  }
+
+  /** Loads everything; never throws: a failure is kept and reported by readiness instead. */
+  async start(): Promise<void> {
+    const jobs: Promise<void>[] = [this.startModel()];
+    if (this.config.ocr.enabled && this.ocrClasses.length > 0) jobs.push(this.startOcr());
+    if (this.config.archive) jobs.push(this.startArchive());
+    await Promise.all(jobs);
+    if (this.model) await this.warmUp();
+    this.metrics.modelReady.set(this.readiness().ready ? 1 : 0);
+  }
+
+  readiness(): { ready: boolean; checks: Record<string, Check> } {
+    const checks: Record<string, Check> = {
+      model: this.model ? { ok: true } : { ok: false, reason: this.modelError ?? 'model is loading' },
+      warmup: this.warmedUp ? { ok: true } : { ok: false, reason: this.model ? 'warm-up inference has not finished' : 'waiting for the model' },
+    };
+    if (this.config.ocr.enabled && this.ocrClasses.length > 0) {
+      checks.ocr = this.ocr?.ready ? { ok: true } : { ok: false, reason: this.ocrError ?? 'OCR workers are starting' };
+    }
+    return { ready: Object.values(checks).every((c) => c.ok), checks };
+  }
+
+  get queueDepth(): number {
+    return this.pool?.queueDepth ?? 0;
+  }
+
+  async detect(bytes: Buffer, requestId: string, overrides: Partial<Thresholds>, withOcr: boolean): Promise<DetectResult> {
+    if (!this.model || !this.pool || !this.warmedUp) {
+      throw new ApiError(503, 'not_ready', `the model is not ready: ${this.readiness().checks.model?.reason ?? 'warming up'}`, { 'Retry-After': '5' });
+    }
+    if (withOcr && this.ocrClasses.length > 0 && !this.ocr?.ready) {
+      throw new ApiError(503, 'not_ready', `OCR is not ready: ${this.ocrError ?? 'starting'}`, { 'Retry-After': '5' });
+    }
+    return this.run(bytes, requestId, overrides, withOcr, true);
+  }
+
+  private async run(
+    bytes: Buffer,
+    requestId: string,
+    overrides: Partial<Thresholds>,
+    withOcr: boolean,
+    archive: boolean,
+  ): Promise<DetectResult> {
+    const model = this.model!;
+    const pool = this.pool!;
+    const t0 = performance.now();
+    const image = await decodeImage(bytes, this.config.image.maxPixels);
+    const t1 = performance.now();
+    const thresholds = { ...this.config.model.thresholds, ...overrides };
+    // The worker takes the pixels (zero-copy transfer); OCR needs them afterwards, so keep a view.
+    const pixels = withOcr && this.ocrClasses.length > 0 ? new Uint8Array(image.pixels) : image.pixels;
+    let out;
+    try {
+      out = await pool.infer({ pixels: image.pixels, width: image.width, height: image.height, thresholds });
+    } catch (err) {
+      throw this.inferenceError(err);
+    }
+    const detections: DetectionOut[] = out.detections.map((d) => ({
+      class: model.classes[d.classId] ?? String(d.classId),
+      classId: d.classId,
+      score: round(d.score, 5),
+      box: { x1: round(d.x1, 2), y1: round(d.y1, 2), x2: round(d.x2, 2), y2: round(d.y2, 2) },
+    }));
+    for (const d of detections) this.metrics.detections.inc({ class: d.class });
+    const timings: Record<string, number> = {
+      decodeMs: t1 - t0,
+      queueMs: out.timings.queueMs,
+      letterboxMs: out.timings.letterboxMs,
+      inferenceMs: out.timings.inferenceMs,
+      postprocessMs: out.timings.postprocessMs,
+    };
+    if (withOcr) {
+      const t2 = performance.now();
+      await this.readTexts(detections, pixels, image.width, image.height);
+      timings.ocrMs = performance.now() - t2;
+    }
+    const result: DetectResult = {
+      requestId,
+      model: { name: this.config.model.name, version: this.config.model.version },
+      width: image.width,
+      height: image.height,
+      format: image.format,
+      sha256: sha256Hex(bytes),
+      detections,
+      timings,
+    };
+    if (this.archive && archive) {
+      const t3 = performance.now();
+      try {
+        await this.archive.store(bytes, image.format, { requestId, detections, model: result.model }, result.sha256);
+        result.archived = true;
+      } catch (err) {
+        // The answer is still right; a full or broken volume must not fail inference.
+        result.archived = false;
+        this.metrics.archiveFailures.inc();
+        this.log.error('archiving the image failed', { err: (err as Error).message, sha256: result.sha256 });
+      }
+      timings.archiveMs = performance.now() - t3;
+    }
+    timings.totalMs = performance.now() - t0;
+    for (const [k, v] of Object.entries(timings)) {
+      if (k !== 'totalMs') this.metrics.stageDuration.observe({ stage: k.replace(/Ms$/, '') }, v / 1000);
+      timings[k] = round(v, 3);
+    }
+    return result;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweepTimer);
+    await Promise.all([this.pool?.close(), this.ocr?.close()]);
+  }
+
+  private async readTexts(detections: DetectionOut[], pixels: Uint8Array, width: number, height: number): Promise<void> {
+    const ocr = this.ocr;
+    if (!ocr) return;
+    await Promise.all(
+      detections.map(async (d) => {
+        const cfg = this.config.ocr.classes[d.class];
+        if (!cfg) return;
+        const png = await prepareCrop(pixels, width, height, d.box, cfg);
+        if (!png) {
+          d.text = '';
+          d.rawText = '';
+          d.textConfidence = 0;
+          return;
+        }
+        const r = await ocr.read(png, cfg);
+        d.text = r.text;
+        d.rawText = r.rawText;
+        d.textConfidence = round(r.confidence, 4);
+      }),
+    );
+  }
+
+  private inferenceError(err: unknown): Error {
+    if (err instanceof QueueFullError) {
+      this.metrics.rejected.inc({ code: 'queue_full' });
+      return new ApiError(503, 'queue_full', err.message, { 'Retry-After': '1' });
+    }
+    if (err instanceof InferenceTimeoutError) return new ApiError(503, 'inference_timeout', err.message, { 'Retry-After': '2' });
+    if (err instanceof WorkerCrashedError) return new ApiError(503, 'worker_unavailable', err.message, { 'Retry-After': '2' });
+    return err as Error;
+  }
+
+  private async startModel(): Promise<void> {
+    const cfg = this.config.model;
+    try {
+      try {
+        await access(cfg.path);
+      } catch {
+        throw new Error(`model file ${cfg.path} does not exist or cannot be read`);
+      }
+      const bytes = await readFile(cfg.path);
+      const meta = decodeOnnxMetadata(bytes);
+      const namesFromModel = meta.props.names ? parseClassNames(meta.props.names) : undefined;
+      const classes = cfg.classes ?? namesFromModel;
+      const cpus = usableCpus();
+      const workers = this.config.inference.workers;
+      const intraOpThreads = this.config.inference.intraOpThreads ?? Math.max(1, Math.floor(cpus / workers));
+      this.pool = new WorkerPool({
+        workers,
+        maxQueue: this.config.server.maxQueue,
+        timeoutMs: this.config.server.requestTimeoutMs,
+        init: {
+          modelPath: cfg.path,
+          intraOpThreads,
+          format: cfg.format,
+          ...(classes ? { classCount: classes.length } : {}),
+          ...(cfg.inputSize ? { inputSize: cfg.inputSize } : {}),
+        },
+      });
+      this.pool.on('depth', () => this.metrics.queueDepth.set(this.pool?.queueDepth ?? 0));
+      this.pool.on('worker-error', (err: Error) => this.log.error('inference worker could not be replaced', { err: err.message }));
+      const shape = await this.pool.start();
+      this.model = {
+        shape,
+        classes: classes ?? Array.from({ length: shape.classes }, (_, i) => `class${i}`),
+        sha256: sha256Hex(bytes),
+      };
+      this.log.info('model loaded', {
+        path: cfg.path, format: shape.layout, inputSize: shape.inputSize, outputDims: shape.outputDims,
+        classes: this.model.classes, workers, intraOpThreads, cpus,
+      });
+    } catch (err) {
+      this.modelError = `cannot serve ${cfg.path}: ${(err as Error).message}`;
+      this.log.error('model failed to load; the server stays unready', { reason: this.modelError });
+      await this.pool?.close();
+      this.pool = undefined;
+    }
+  }
+
+  private async startOcr(): Promise<void> {
+    const o = this.config.ocr;
+    try {
+      this.ocr = new OcrReader({
+        workers: o.workers, language: o.language, recycleAfterJobs: o.recycleAfterJobs,
+        ...(o.langPath ? { langPath: o.langPath } : {}),
+      });
+      await this.ocr.start();
+      this.log.info('OCR workers ready', { workers: o.workers, language: o.language, classes: this.ocrClasses });
+    } catch (err) {
+      this.ocrError = `OCR could not start: ${(err as Error).message}`;
+      this.log.error(this.ocrError);
+    }
+  }
+
+  private async startArchive(): Promise<void> {
+    const a = this.config.archive!;
+    this.archive = new ImageArchive({ dir: a.dir, retentionDays: a.retentionDays, maxBytes: a.maxBytes });
+    await this.archive.init();
+    const sweep = () =>
+      this.archive!.sweep().then(
+        (r) => r.removed > 0 && this.log.info('archive retention sweep', r),
+        (err: Error) => this.log.error('archive sweep failed', { err: err.message }),
+      );
+    void sweep();
+    this.sweepTimer = setInterval(sweep, a.sweepIntervalMs).unref();
+  }
+
+  /** A real inference through the whole path, so the first request does not pay for lazy init. */
+  private async warmUp(): Promise<void> {
+    try {
+      const size = this.model!.shape.inputSize;
+      const png = await sharp({ create: { width: size, height: Math.round(size * 0.75), channels: 3, background: { r: 128, g: 128, b: 128 } } })
+        .png()
+        .toBuffer();
+      const t0 = performance.now();
+      await this.run(png, 'warm-up', {}, false, false);
+      this.warmedUp = true;
+      this.log.info('warm-up inference done', { ms: round(performance.now() - t0, 1) });
+    } catch (err) {
+      this.modelError = `warm-up inference failed: ${(err as Error).message}`;
+      this.log.error(this.modelError);
+    }
+  }
+}
