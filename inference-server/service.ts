@@ -96,6 +96,11 @@ export class VisionService {
     return { ready: Object.values(checks).every((c) => c.ok), checks };
   }
 
+  /** The inference threads; exposed for benchmarks and tests that need to saturate them. */
+  get inferencePool(): WorkerPool | undefined {
+    return this.pool;
+  }
+
   get queueDepth(): number {
     return this.pool?.queueDepth ?? 0;
   }

@@ -123,7 +123,12 @@ export async function writeAtomic(path: string, data: Uint8Array): Promise<void>
     throw err;
   }
   await fh.close();
-  await rename(tmp, path);
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
   // The rename itself is durable only once the directory entry is flushed.
   const dh = await open(dir, 'r');
   try {

@@ -24,17 +24,31 @@ export interface ImageHeader {
   height: number;
 }
 
+/** The format by its magic bytes, so a damaged JPEG is "corrupt" (422), not "not an image" (415). */
+export function sniffFormat(bytes: Uint8Array): ImageFormat | undefined {
+  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
+  if (bytes.length >= 8 && Buffer.from(bytes.subarray(0, 8)).equals(PNG_MAGIC)) return 'png';
+  if (bytes.length >= 12 && ascii(bytes, 0, 4) === 'RIFF' && ascii(bytes, 8, 12) === 'WEBP') return 'webp';
+  return undefined;
+}
+
+const PNG_MAGIC = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+const ascii = (b: Uint8Array, from: number, to: number) => Buffer.from(b.subarray(from, to)).toString('latin1');
+
 export async function readHeader(bytes: Buffer, maxPixels: number): Promise<ImageHeader> {
   if (bytes.length === 0) throw new ApiError(400, 'empty_body', 'the request has no image: the body is empty');
+  const format = sniffFormat(bytes);
+  if (!format) {
+    throw new ApiError(415, 'unsupported_image', 'the body is not a JPEG, PNG or WebP image (unrecognised signature)');
+  }
   let meta: Metadata;
   try {
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (err) {
-    throw new ApiError(415, 'unsupported_image', `the body is not a readable image: ${short(err)}`);
+    throw new ApiError(422, 'corrupt_image', `the ${format} image has an unreadable header: ${short(err)}`);
   }
-  const format = meta.format as string | undefined;
-  if (!format || !(ACCEPTED_FORMATS as readonly string[]).includes(format)) {
-    throw new ApiError(415, 'unsupported_image', `image format ${format ?? 'unknown'} is not accepted; send JPEG, PNG or WebP`);
+  if (meta.format !== format) {
+    throw new ApiError(422, 'corrupt_image', `the body starts like ${format} but decodes as ${meta.format ?? 'nothing'}`);
   }
   const width = meta.autoOrient?.width ?? meta.width;
   const height = meta.autoOrient?.height ?? meta.height;
@@ -46,7 +60,7 @@ export async function readHeader(bytes: Buffer, maxPixels: number): Promise<Imag
       `the image is ${width}x${height} = ${width * height} pixels; the limit is ${maxPixels}`,
     );
   }
-  return { format: format as ImageFormat, width, height };
+  return { format, width, height };
 }
 
 export async function decodeImage(bytes: Buffer, maxPixels: number): Promise<DecodedImage> {
