@@ -1,0 +1,85 @@
+/**
+ * `npm run cluster -- <command>`: build the test control plane's binaries, start and stop it.
+ * Run with no command for usage.
+ */
+import { parseArgs } from 'node:util';
+import { buildAll } from './build.js';
+import { down, status, up } from './controlplane.js';
+import { pin } from './gomod.js';
+import { defaultStateDir } from './paths.js';
+import { TOOLS } from './tools.js';
+
+const USAGE = `usage: npm run cluster -- <command> [--dir <state dir>] [--nodes <n>]
+
+  build    build kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok
+           and helm from the Go module proxy into .cache/bin (only what changed)
+  pin      regenerate test/cluster/gomod/*/go.mod and go.sum from test/cluster/versions.ts
+  up       start etcd, the control plane and kwok nodes; writes <dir>/kubeconfig
+  status   say what runs
+  down     stop everything and remove <dir>
+
+  <dir> defaults to $VISIONOPS_CLUSTER_DIR or .cluster/ at the repository root.`;
+
+const log = (line: string): void => console.error(`[cluster] ${line}`);
+
+async function main(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { dir: { type: 'string' }, nodes: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+  const [command] = values.help ? ['help'] : positionals;
+  const dir = values.dir ?? defaultStateDir();
+  switch (command) {
+    case 'up': {
+      const started = Date.now();
+      const nodes = values.nodes === undefined ? undefined : Number(values.nodes);
+      if (nodes !== undefined && !(Number.isInteger(nodes) && nodes > 0)) throw new Error(`--nodes must be a positive integer, got ${values.nodes}`);
+      const state = await up({ dir, log, ...(nodes ? { nodes } : {}) });
+      log(`up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${state.server}, nodes ${state.nodes.join(', ')}`);
+      log(`logs in ${dir}/logs/`);
+      // stdout carries only the line a shell wants: eval "$(npm run -s cluster -- up)".
+      console.log(`export KUBECONFIG=${state.kubeconfig}`);
+      return 0;
+    }
+    case 'down':
+      log((await down(dir)) ? `stopped and removed ${dir}` : `nothing to stop in ${dir}`);
+      return 0;
+    case 'status': {
+      const s = await status(dir);
+      if (!s) {
+        console.log(`no cluster in ${dir}`);
+        return 3;
+      }
+      console.log(`cluster in ${s.state.dir} (started ${s.state.startedAt})`);
+      console.log(`  kubeconfig  ${s.state.kubeconfig}`);
+      console.log(`  api server  ${s.state.server}  readyz: ${s.readyz}`);
+      for (const c of s.components) console.log(`  ${c.name.padEnd(24)} pid ${String(c.pid).padEnd(8)} ${c.running ? 'running' : 'NOT RUNNING'}  ${c.log}`);
+      for (const n of s.nodes) console.log(`  node ${n.name.padEnd(19)} ${n.ready ? 'Ready' : 'NotReady'}`);
+      return s.components.every((c) => c.running) && s.readyz === 'ok' ? 0 : 1;
+    }
+    case 'build': {
+      const started = Date.now();
+      await buildAll({ log });
+      log(`build done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+      return 0;
+    }
+    case 'pin':
+      for (const tool of TOOLS) {
+        log(`pinning ${tool.module}@${tool.version}`);
+        await pin(tool);
+      }
+      return 0;
+    default:
+      console.error(USAGE);
+      return command === undefined || command === 'help' || command === '--help' ? 0 : 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    log(err instanceof Error ? err.message : String(err));
+    process.exit(1);
+  },
+);

@@ -1,0 +1,266 @@
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { mkdir, mkdtemp, readFile, readdir, rm, rmdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { binariesCurrent, binPath, buildAll } from './build.js';
+import { createCertificateAuthority, createServiceAccountKey, issueClientCert, issueServingCert } from './certs.js';
+import { writeKubeconfig } from './kubeconfig.js';
+import { KWOK_STAGES_FILE } from './kwok-stages.js';
+import { createKwokNodes, KWOK_NODE_ANNOTATION } from './nodes.js';
+import { freePorts } from './ports.js';
+import { get, waitUntil, type TlsFiles } from './probe.js';
+import { isRunning, logTail, startComponent, stopComponent, type ComponentProcess } from './processes.js';
+import { readState, STATE_FILE, writeState, type ClusterState } from './state.js';
+
+export interface UpOptions {
+  dir: string;
+  /** kwok Nodes to create (2 or 3 is plenty for scheduling and spreading tests). */
+  nodes?: number;
+  /** The test run that owns this cluster; see ClusterState.ownerPid. */
+  ownerPid?: number;
+  log?: (line: string) => void;
+}
+
+/** Ranges that cannot collide with anything on the host: no Pod or Service traffic is real. */
+const SERVICE_CIDR = '10.0.0.0/24';
+const POD_CIDR = '10.244.0.0/16';
+
+/** Timeouts sized for a loaded 2-core CI machine, where kube-apiserver alone takes ~15 s. */
+const TIMEOUTS = { etcd: 30_000, apiserver: 120_000, component: 90_000, nodes: 90_000 };
+
+async function tlsFiles(state: ClusterState, withClientCert: boolean): Promise<TlsFiles> {
+  const ca = await readFile(state.ca.cert);
+  if (!withClientCert) return { ca };
+  const kc = new KubeConfig();
+  kc.loadFromFile(state.kubeconfig);
+  const user = kc.getCurrentUser();
+  return { ca, cert: Buffer.from(user?.certData ?? '', 'base64'), key: Buffer.from(user?.keyData ?? '', 'base64') };
+}
+
+/** Waits for an HTTP(S) endpoint to answer 200, failing fast if the process serving it dies. */
+async function waitHealthy(p: ComponentProcess, url: string, tls: TlsFiles | undefined, timeoutMs: number): Promise<void> {
+  await waitUntil(`${p.name} at ${url}`, timeoutMs, async () => {
+    if (!isRunning(p)) throw new Error(`${p.name} exited`);
+    return (await get(url, tls)).status === 200;
+  });
+}
+
+async function describeFailure(err: unknown, started: ComponentProcess[]): Promise<Error> {
+  const message = err instanceof Error ? err.message : String(err);
+  const dead = started.filter((p) => !isRunning(p));
+  // The most useful log is the one of the component that died; else the last one started.
+  const culprits = dead.length ? dead : started.slice(-1);
+  const tails = await Promise.all(culprits.map(async (p) => `--- ${p.name} (${p.log}) ---\n${await logTail(p)}`));
+  return new Error([message, ...tails].join('\n'));
+}
+
+/**
+ * Starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok with fake Nodes,
+ * all on free ports of 127.0.0.1, and returns once the nodes are Ready.
+ */
+export async function up(opts: UpOptions): Promise<ClusterState> {
+  const log = opts.log ?? (() => undefined);
+  const dir = path.resolve(opts.dir);
+  const existing = await readState(dir);
+  if (existing?.processes.some(isRunning)) {
+    throw new Error(`a cluster already runs from ${dir} (kubeconfig ${existing.kubeconfig}); stop it with: npm run cluster -- down`);
+  }
+  if (existing) await removeState(existing);
+  if (!(await binariesCurrent())) {
+    log('binaries missing or built for other versions: building (first time: 20-40 min on 2 cores)');
+    await buildAll({ log });
+  }
+
+  const logs = path.join(dir, 'logs');
+  const pki = path.join(dir, 'pki');
+  await mkdir(logs, { recursive: true });
+  const etcdDataDir = await mkdtemp(path.join(os.tmpdir(), 'visionops-etcd-'));
+  const [etcdPort, apiPort, kcmPort, schedulerPort] = (await freePorts(4)) as [number, number, number, number];
+  const server = `https://127.0.0.1:${apiPort}`;
+
+  const ca = await createCertificateAuthority(pki);
+  const [sa, apiServing, kcmServing, schedServing, admin, kcmUser, schedUser, kwokUser] = await Promise.all([
+    createServiceAccountKey(pki),
+    issueServingCert(ca, pki, 'kube-apiserver', [
+      '127.0.0.1', 'localhost', '10.0.0.1', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local',
+    ]),
+    issueServingCert(ca, pki, 'kube-controller-manager', ['127.0.0.1', 'localhost']),
+    issueServingCert(ca, pki, 'kube-scheduler', ['127.0.0.1', 'localhost']),
+    issueClientCert(ca, pki, 'admin', ['system:masters']),
+    // The names the bootstrap RBAC policy already grants each component's permissions to.
+    issueClientCert(ca, pki, 'system:kube-controller-manager'),
+    issueClientCert(ca, pki, 'system:kube-scheduler'),
+    issueClientCert(ca, pki, 'kwok-controller', ['system:masters']),
+  ]);
+  const kubeconfig = path.join(dir, 'kubeconfig');
+  const kcmKubeconfig = path.join(pki, 'kube-controller-manager.kubeconfig');
+  const schedKubeconfig = path.join(pki, 'kube-scheduler.kubeconfig');
+  const kwokKubeconfig = path.join(pki, 'kwok.kubeconfig');
+  await Promise.all([
+    writeKubeconfig(kubeconfig, server, ca.cert, admin, 'admin'),
+    writeKubeconfig(kcmKubeconfig, server, ca.cert, kcmUser, 'system:kube-controller-manager'),
+    writeKubeconfig(schedKubeconfig, server, ca.cert, schedUser, 'system:kube-scheduler'),
+    writeKubeconfig(kwokKubeconfig, server, ca.cert, kwokUser, 'kwok-controller'),
+  ]);
+
+  const state: ClusterState = {
+    dir, kubeconfig, server, ca, etcdDataDir, processes: [], nodes: [], startedAt: new Date().toISOString(),
+    ...(opts.ownerPid !== undefined ? { ownerPid: opts.ownerPid } : {}),
+  };
+  const start = async (name: string, args: string[]): Promise<ComponentProcess> => {
+    const p = startComponent(name, binPath(name), args, path.join(logs, `${name}.log`));
+    state.processes.push(p);
+    // Saved after every start so that `down` can clean up whatever a failed `up` left running.
+    await writeState(state);
+    log(`started ${name} (pid ${p.pid})`);
+    return p;
+  };
+
+  try {
+    const etcdUrl = `http://127.0.0.1:${etcdPort}`;
+    const etcd = await start('etcd', [
+      `--data-dir=${etcdDataDir}`,
+      `--listen-client-urls=${etcdUrl}`,
+      `--advertise-client-urls=${etcdUrl}`,
+      // Port 0: a single member never talks to peers, and a fixed port would clash side by side.
+      '--listen-peer-urls=http://localhost:0',
+      '--unsafe-no-fsync=true',
+      '--log-level=warn',
+    ]);
+    await waitHealthy(etcd, `${etcdUrl}/health`, undefined, TIMEOUTS.etcd);
+
+    const apiserver = await start('kube-apiserver', [
+      `--etcd-servers=${etcdUrl}`,
+      '--bind-address=127.0.0.1',
+      '--advertise-address=127.0.0.1',
+      `--secure-port=${apiPort}`,
+      `--tls-cert-file=${apiServing.cert}`,
+      `--tls-private-key-file=${apiServing.key}`,
+      `--client-ca-file=${ca.cert}`,
+      '--authorization-mode=RBAC',
+      `--service-cluster-ip-range=${SERVICE_CIDR}`,
+      `--service-account-issuer=${server}/`,
+      `--service-account-key-file=${sa.publicKey}`,
+      `--service-account-signing-key-file=${sa.privateKey}`,
+      '--allow-privileged=true',
+      // Since 1.37 the default (lease) reconciler refuses a loopback advertise address, and this
+      // API server is only reachable on loopback; nothing here needs the kubernetes Service's
+      // endpoints, so do not publish them.
+      '--endpoint-reconciler-type=none',
+      // Leave the default admission chain (ServiceAccount included) on: the controller-manager
+      // runs, so unlike envtest nothing needs switching off.
+      '--v=1',
+    ]);
+    const adminTls = await tlsFiles(state, true);
+    await waitHealthy(apiserver, `${server}/readyz`, adminTls, TIMEOUTS.apiserver);
+
+    const caTls = await tlsFiles(state, false);
+    const componentFlags = (kubeconfigFile: string, port: number, serving: { cert: string; key: string }): string[] => [
+      `--kubeconfig=${kubeconfigFile}`,
+      `--authentication-kubeconfig=${kubeconfigFile}`,
+      `--authorization-kubeconfig=${kubeconfigFile}`,
+      '--bind-address=127.0.0.1',
+      `--secure-port=${port}`,
+      `--tls-cert-file=${serving.cert}`,
+      `--tls-private-key-file=${serving.key}`,
+      // One replica: skipping the election saves its 15 s lease wait on every start.
+      '--leader-elect=false',
+      '--v=1',
+    ];
+    const kcm = await start('kube-controller-manager', [
+      ...componentFlags(kcmKubeconfig, kcmPort, kcmServing),
+      `--service-account-private-key-file=${sa.privateKey}`,
+      `--root-ca-file=${ca.cert}`,
+      // Each controller acts as its own service account, so RBAC is exercised as in production.
+      '--use-service-account-credentials=true',
+      `--cluster-signing-cert-file=${ca.cert}`,
+      `--cluster-signing-key-file=${ca.key}`,
+      `--service-cluster-ip-range=${SERVICE_CIDR}`,
+    ]);
+    const scheduler = await start('kube-scheduler', componentFlags(schedKubeconfig, schedulerPort, schedServing));
+    const kwok = await start('kwok', [
+      `--kubeconfig=${kwokKubeconfig}`,
+      `--config=${binPath(KWOK_STAGES_FILE)}`,
+      '--manage-all-nodes=false',
+      `--manage-nodes-with-annotation-selector=${KWOK_NODE_ANNOTATION}=fake`,
+      '--node-lease-duration-seconds=40',
+      `--cidr=${POD_CIDR}`,
+    ]);
+    await Promise.all([
+      waitHealthy(kcm, `https://127.0.0.1:${kcmPort}/healthz`, caTls, TIMEOUTS.component),
+      waitHealthy(scheduler, `https://127.0.0.1:${schedulerPort}/healthz`, caTls, TIMEOUTS.component),
+    ]);
+    if (!isRunning(kwok)) throw new Error('kwok exited');
+
+    const kc = new KubeConfig();
+    kc.loadFromFile(kubeconfig);
+    state.nodes = await createKwokNodes(kc, opts.nodes ?? 3, TIMEOUTS.nodes);
+    // The token and service-account controllers working is what lets Pods be admitted at all.
+    const core = kc.makeApiClient(CoreV1Api);
+    await waitUntil('the default ServiceAccount', TIMEOUTS.component, () =>
+      core.readNamespacedServiceAccount({ name: 'default', namespace: 'default' }).then(() => true, () => false),
+    );
+    await writeState(state);
+    return state;
+  } catch (err) {
+    const error = await describeFailure(err, state.processes);
+    await stopAll(state);
+    await removeState(state, true);
+    throw new Error(`${error.message}\n(logs kept in ${logs})`);
+  }
+}
+
+async function stopAll(state: ClusterState): Promise<void> {
+  // Reverse start order: clients before the API server, the API server before etcd.
+  for (const p of [...state.processes].reverse()) await stopComponent(p);
+}
+
+/** Removes only what `up` created, so a state dir shared with other files (like .cluster/) survives. */
+async function removeState(state: ClusterState, keepLogs = false): Promise<void> {
+  await rm(state.etcdDataDir, { recursive: true, force: true });
+  const owned = ['pki', 'kubeconfig', STATE_FILE, ...(keepLogs ? [] : ['logs'])];
+  await Promise.all(owned.map((f) => rm(path.join(state.dir, f), { recursive: true, force: true })));
+  if (!keepLogs && (await readdir(state.dir).catch(() => ['?'])).length === 0) await rmdir(state.dir).catch(() => undefined);
+}
+
+/** Stops every component of the cluster in `dir` and removes its state; false if none was there. */
+export async function down(dir: string, opts: { keepLogs?: boolean } = {}): Promise<boolean> {
+  const state = await readState(path.resolve(dir));
+  if (!state) return false;
+  await stopAll(state);
+  await removeState(state, opts.keepLogs);
+  return true;
+}
+
+export interface ComponentStatus {
+  name: string;
+  pid: number;
+  running: boolean;
+  log: string;
+}
+
+export interface ClusterStatus {
+  state: ClusterState;
+  components: ComponentStatus[];
+  /** kube-apiserver's /readyz answer, e.g. "ok". */
+  readyz: string;
+  nodes: { name: string; ready: boolean }[];
+}
+
+export async function status(dir: string): Promise<ClusterStatus | undefined> {
+  const state = await readState(path.resolve(dir));
+  if (!state) return undefined;
+  const components = state.processes.map((p) => ({ name: p.name, pid: p.pid, running: isRunning(p), log: p.log }));
+  const api = await get(`${state.server}/readyz`, await tlsFiles(state, true).catch(() => undefined), 3000);
+  let nodes: ClusterStatus['nodes'] = [];
+  if (api.status === 200) {
+    const kc = new KubeConfig();
+    kc.loadFromFile(state.kubeconfig);
+    const { items } = await kc.makeApiClient(CoreV1Api).listNode({});
+    nodes = items.map((n) => ({
+      name: n.metadata?.name ?? '?',
+      ready: n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
+    }));
+  }
+  return { state, components, readyz: api.status === 200 ? api.body.trim() : `unreachable (${api.status || api.body})`, nodes };
+}
