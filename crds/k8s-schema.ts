@@ -1,4 +1,4 @@
-import Type, { type TSchema, type TUnsafe } from 'typebox';
+import Type, { type TUnsafe } from 'typebox';
 
 /**
  * Schema pieces that TypeBox's defaults would render in a form the apiserver rejects or that
@@ -12,8 +12,12 @@ export function StringEnum<const V extends readonly string[]>(values: V, options
 }
 
 /** An object with arbitrary keys: `additionalProperties`, which the apiserver accepts, never `patternProperties`. */
-export function StringMap(options: Record<string, unknown>, value: TSchema = Type.String()): TUnsafe<Record<string, string>> {
-  return Type.Unsafe<Record<string, string>>({ type: 'object', additionalProperties: value, ...options });
+export function StringMap(options: Record<string, unknown>): TUnsafe<Record<string, string>> {
+  return MapOf(Type.Unsafe<string>(Type.String()), options);
+}
+
+export function MapOf<V>(value: TUnsafe<V>, options: Record<string, unknown>): TUnsafe<Record<string, V>> {
+  return Type.Unsafe<Record<string, V>>({ type: 'object', additionalProperties: value, ...options });
 }
 
 /** resource.Quantity as kubebuilder renders it, so `kubectl explain` and validation match core types. */

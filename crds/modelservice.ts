@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox';
-import { DNS_SUBDOMAIN_PATTERN, OpaqueObject, Quantity, StringEnum, StringMap } from './k8s-schema.js';
+import { DNS_SUBDOMAIN_PATTERN, MapOf, OpaqueObject, Quantity, StringEnum, StringMap } from './k8s-schema.js';
 
 /**
  * The ModelService API, defined once. The CRD YAML (crds/generate.ts) and the TypeScript types
@@ -174,7 +174,7 @@ const autoscaling = Type.Object(
 );
 
 const quantityMap = (description: string) =>
-  StringMap({ maxProperties: 16, description }, Quantity({ description: 'A quantity such as 500m, 2 or 1Gi.' }));
+  MapOf(Quantity({ description: 'A quantity such as 500m, 2 or 1Gi.' }), { maxProperties: 16, description });
 
 const resources = Type.Object(
   {

@@ -1,0 +1,150 @@
+import type { V1Container, V1Deployment, V1PodSpec, V1SecurityContext, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import { DEFAULTS, type ModelService } from '../../crds/modelservice.js';
+import type { OperatorConfig } from '../config.js';
+import { archiveClaimName } from './archive-pvc.js';
+import { type ChildMeta, childLabels, childMeta, selectorLabels } from './meta.js';
+import { FETCHED_MODEL_PATH, MODEL_DIR, modelSource } from './model-source.js';
+import { ARCHIVE_DIR, CONFIG_DIR, CONFIG_PATH, SERVER_PORT, TERMINATION_GRACE_SECONDS } from './server-config.js';
+
+export const SERVER_CONTAINER = 'server';
+export const FETCH_CONTAINER = 'fetch-model';
+export const HTTP_PORT_NAME = 'http';
+
+/** Pod template annotations the operator owns (users cannot set visionops.io/ keys, the CRD refuses them). */
+export const ANNOTATION_CONFIG_HASH = 'visionops.io/config-hash';
+export const ANNOTATION_MODEL_URI = 'visionops.io/model-uri';
+export const ANNOTATION_MODEL_SHA256 = 'visionops.io/model-sha256';
+
+/** The uid/gid of the `node` user in the official Node images the server is built on. */
+export const SERVER_UID = 1000;
+
+export type DeploymentChild = V1Deployment & { apiVersion: 'apps/v1'; kind: 'Deployment'; metadata: ChildMeta };
+
+const restrictedContainer: V1SecurityContext = {
+  runAsNonRoot: true,
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  capabilities: { drop: ['ALL'] },
+  seccompProfile: { type: 'RuntimeDefault' },
+};
+
+function resources(ms: ModelService) {
+  const r = ms.spec.resources ?? DEFAULTS.resources;
+  // client-node types quantities as strings; the CRD also allows plain integers.
+  const strings = (m: Record<string, string | number> | undefined) =>
+    m === undefined ? undefined : Object.fromEntries(Object.entries(m).map(([k, v]) => [k, String(v)]));
+  const requests = strings(r.requests);
+  const limits = strings(r.limits);
+  return { ...(requests ? { requests } : {}), ...(limits ? { limits } : {}) };
+}
+
+export function buildDeployment(ms: ModelService, config: OperatorConfig, configHash: string): DeploymentChild {
+  const { spec } = ms;
+  const image = spec.image ?? config.serverImage;
+  const source = modelSource(spec.model);
+  const env = spec.env?.map((e) => structuredClone(e));
+
+  const volumes: V1Volume[] = [
+    { name: 'config', configMap: { name: ms.metadata.name } },
+    source.kind === 'pvc'
+      ? { name: 'model', persistentVolumeClaim: { claimName: source.claimName, readOnly: true } }
+      : { name: 'model', emptyDir: {} },
+    // The only writable place besides the archive: the root filesystem is read-only.
+    { name: 'tmp', emptyDir: {} },
+  ];
+  const serverMounts: V1VolumeMount[] = [
+    { name: 'config', mountPath: CONFIG_DIR, readOnly: true },
+    { name: 'model', mountPath: MODEL_DIR, readOnly: true },
+    { name: 'tmp', mountPath: '/tmp' },
+  ];
+  if (spec.archive?.enabled) {
+    volumes.push({ name: 'archive', persistentVolumeClaim: { claimName: archiveClaimName(ms) } });
+    serverMounts.push({ name: 'archive', mountPath: ARCHIVE_DIR });
+  }
+
+  const initContainers: V1Container[] = [];
+  if (source.kind === 'http') {
+    initContainers.push({
+      name: FETCH_CONTAINER,
+      image,
+      args: ['fetch', '--uri', source.uri, ...(source.sha256 ? ['--sha256', source.sha256] : []), '--dest', FETCHED_MODEL_PATH],
+      ...(env ? { env } : {}),
+      // Same as the server: the pod's request is the max of the two, so this costs nothing extra.
+      resources: resources(ms),
+      securityContext: restrictedContainer,
+      volumeMounts: [
+        { name: 'model', mountPath: MODEL_DIR },
+        { name: 'tmp', mountPath: '/tmp' },
+      ],
+      // fetch writes one line saying why it failed; this puts it into the pod status, where the
+      // operator turns it into the ModelFetchFailed condition.
+      terminationMessagePolicy: 'FallbackToLogsOnError',
+    });
+  }
+
+  const server: V1Container = {
+    name: SERVER_CONTAINER,
+    image,
+    args: ['serve', '--config', CONFIG_PATH],
+    ports: [{ name: HTTP_PORT_NAME, containerPort: SERVER_PORT, protocol: 'TCP' }],
+    ...(env ? { env } : {}),
+    resources: resources(ms),
+    // /readyz turns 200 only after the model is loaded and warmed up by a real inference.
+    readinessProbe: { httpGet: { path: '/readyz', port: HTTP_PORT_NAME }, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 3 },
+    // /healthz answers from the start (the server listens before warm-up), so a short delay is
+    // enough; a long inference on a busy CPU must not look like a hang, hence the timeout.
+    livenessProbe: { httpGet: { path: '/healthz', port: HTTP_PORT_NAME }, initialDelaySeconds: 10, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 },
+    securityContext: restrictedContainer,
+    volumeMounts: serverMounts,
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+  };
+
+  const podSpec: V1PodSpec = {
+    ...(spec.serviceAccountName ? { serviceAccountName: spec.serviceAccountName } : {}),
+    // The server never calls the Kubernetes API; no token means nothing to steal.
+    automountServiceAccountToken: false,
+    // Docker-link style env vars for every Service in the namespace are noise the server never reads.
+    enableServiceLinks: false,
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: SERVER_UID,
+      runAsGroup: SERVER_UID,
+      // Makes the archive volume writable by the server user.
+      fsGroup: SERVER_UID,
+      fsGroupChangePolicy: 'OnRootMismatch',
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+    terminationGracePeriodSeconds: TERMINATION_GRACE_SECONDS,
+    ...(initContainers.length ? { initContainers } : {}),
+    containers: [server],
+    volumes,
+    ...(spec.nodeSelector ? { nodeSelector: { ...spec.nodeSelector } } : {}),
+    ...(spec.tolerations ? { tolerations: structuredClone(spec.tolerations) } : {}),
+    ...(spec.affinity ? { affinity: structuredClone(spec.affinity) } : {}),
+    ...(spec.imagePullSecrets ? { imagePullSecrets: spec.imagePullSecrets.map((s) => ({ name: s.name })) } : {}),
+  };
+
+  const annotations: Record<string, string> = {
+    ...spec.podAnnotations,
+    'kubectl.kubernetes.io/default-container': SERVER_CONTAINER,
+    [ANNOTATION_CONFIG_HASH]: configHash,
+    // Lets the status tell which pods serve which model while a rollout replaces one with another.
+    [ANNOTATION_MODEL_URI]: spec.model.uri,
+    ...(spec.model.sha256 ? { [ANNOTATION_MODEL_SHA256]: spec.model.sha256 } : {}),
+  };
+
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: childMeta(ms),
+    spec: {
+      // With autoscaling the HPA owns the count: a replicas field here would reset it on every apply.
+      ...(spec.autoscaling ? {} : { replicas: spec.replicas ?? 1 }),
+      selector: { matchLabels: selectorLabels(ms) },
+      // Never drop below the serving capacity; one extra pod at a time, since each downloads the model.
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+      progressDeadlineSeconds: config.progressDeadlineSeconds,
+      template: { metadata: { labels: childLabels(ms), annotations }, spec: podSpec },
+    },
+  };
+}

@@ -1,0 +1,34 @@
+import type { ModelServiceSpec } from '../../crds/modelservice.js';
+
+/** Where models live inside the server pod. */
+export const MODEL_DIR = '/models';
+/** The file the fetch init container writes and the server reads, for downloaded models. */
+export const FETCHED_MODEL_PATH = `${MODEL_DIR}/model.onnx`;
+
+export type ModelSource =
+  | { kind: 'http'; uri: string; sha256?: string; podPath: string }
+  | { kind: 'pvc'; claimName: string; pathInVolume: string; podPath: string };
+
+/** Raised for a spec the CRD should have refused; the controller reports it instead of retrying. */
+export class InvalidSpecError extends Error {
+  override name = 'InvalidSpecError';
+}
+
+export function modelSource(model: ModelServiceSpec['model']): ModelSource {
+  const { uri } = model;
+  if (uri.startsWith('http://') || uri.startsWith('https://')) {
+    return { kind: 'http', uri, ...(model.sha256 ? { sha256: model.sha256 } : {}), podPath: FETCHED_MODEL_PATH };
+  }
+  if (uri.startsWith('pvc://')) {
+    const rest = uri.slice('pvc://'.length);
+    const slash = rest.indexOf('/');
+    const claimName = slash > 0 ? rest.slice(0, slash) : '';
+    const pathInVolume = slash > 0 ? rest.slice(slash + 1).replace(/^\/+/, '') : '';
+    if (!claimName || !pathInVolume || pathInVolume.split('/').includes('..')) {
+      throw new InvalidSpecError(`model.uri ${uri}: expected pvc://<claim>/<path to the .onnx file>`);
+    }
+    // The whole claim is mounted read-only at MODEL_DIR; the server reads the file inside it.
+    return { kind: 'pvc', claimName, pathInVolume, podPath: `${MODEL_DIR}/${pathInVolume}` };
+  }
+  throw new InvalidSpecError(`model.uri ${uri}: only http://, https:// and pvc:// are supported`);
+}

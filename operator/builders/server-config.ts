@@ -1,0 +1,87 @@
+import { createHash } from 'node:crypto';
+import type { V1ConfigMap } from '@kubernetes/client-node';
+import { stringify } from 'yaml';
+import { DEFAULTS, type ModelService } from '../../crds/modelservice.js';
+import type { ServerConfigInput } from '../../inference-server/config/schema.js';
+import type { OperatorConfig } from '../config.js';
+import { type ChildMeta, childMeta } from './meta.js';
+import { modelSource } from './model-source.js';
+import { parseQuantity } from './quantity.js';
+
+export const CONFIG_DIR = '/etc/visionops';
+export const CONFIG_KEY = 'config.yaml';
+export const CONFIG_PATH = `${CONFIG_DIR}/${CONFIG_KEY}`;
+export const ARCHIVE_DIR = '/archive';
+export const SERVER_PORT = 8080;
+/** The pod's grace period; the server is told to finish in-flight requests a little sooner. */
+export const TERMINATION_GRACE_SECONDS = 30;
+/** Share of the archive volume the server may fill, leaving room for filesystem overhead and in-flight writes. */
+export const ARCHIVE_FILL_RATIO = 0.9;
+
+export type ConfigMapChild = V1ConfigMap & { apiVersion: 'v1'; kind: 'ConfigMap'; metadata: ChildMeta; data: Record<string, string> };
+
+/** The inference server's config file for this ModelService, typed by the server's own schema. */
+export function buildServerConfig(ms: ModelService, config: OperatorConfig): ServerConfigInput {
+  const { model, ocr, archive } = ms.spec;
+  const thresholds = model.thresholds ?? {};
+  const server: ServerConfigInput = {
+    server: {
+      port: SERVER_PORT,
+      bodyLimit: config.serverBodyLimitBytes,
+      shutdownTimeoutMs: (TERMINATION_GRACE_SECONDS - 5) * 1000,
+    },
+    model: {
+      path: modelSource(model).podPath,
+      name: ms.metadata.name,
+      // Clients see which build answered them; the digest is the only version the operator knows.
+      ...(model.sha256 ? { version: model.sha256.slice(0, 12) } : {}),
+      format: model.format ?? DEFAULTS.format,
+      ...(model.classes ? { classes: [...model.classes] } : {}),
+      ...(model.inputSize !== undefined ? { inputSize: model.inputSize } : {}),
+      thresholds: {
+        confidence: thresholds.confidence ?? DEFAULTS.confidence,
+        iou: thresholds.iou ?? DEFAULTS.iou,
+        maxDetections: thresholds.maxDetections ?? DEFAULTS.maxDetections,
+      },
+    },
+    // Without OCR classes the tesseract workers would only cost memory.
+    ocr: ocr ? { enabled: true, language: ocr.language ?? DEFAULTS.ocrLanguage, classes: ocrClasses(ocr) } : { enabled: false },
+  };
+  if (archive?.enabled) {
+    server.archive = {
+      dir: ARCHIVE_DIR,
+      retentionDays: archive.retentionDays ?? DEFAULTS.archiveRetentionDays,
+      maxBytes: Math.floor(parseQuantity(archive.size ?? DEFAULTS.archiveSize) * ARCHIVE_FILL_RATIO),
+    };
+  }
+  return server;
+}
+
+function ocrClasses(ocr: NonNullable<ModelService['spec']['ocr']>): NonNullable<NonNullable<ServerConfigInput['ocr']>['classes']> {
+  const perClass = {
+    mode: ocr.mode ?? DEFAULTS.ocrMode,
+    ...(ocr.charset ? { charset: ocr.charset } : {}),
+    normalize: { strip: ocr.normalize?.strip ?? DEFAULTS.ocrStrip, uppercase: ocr.normalize?.uppercase ?? DEFAULTS.ocrUppercase },
+  };
+  return Object.fromEntries(ocr.classes.map((c) => [c, structuredClone(perClass)]));
+}
+
+export function buildConfigMap(ms: ModelService, config: OperatorConfig): ConfigMapChild {
+  const header = `# Written by the visionops operator from ModelService ${ms.metadata.namespace}/${ms.metadata.name}; edits here are overwritten.\n`;
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: childMeta(ms),
+    data: { [CONFIG_KEY]: header + stringify(buildServerConfig(ms, config), { lineWidth: 0 }) },
+  };
+}
+
+/**
+ * Digest of the ConfigMap's data for the pod template: a config change alters the template, and so
+ * rolls the pods, which otherwise would keep the config they started with.
+ */
+export function configHash(cm: Pick<V1ConfigMap, 'data'>): string {
+  const h = createHash('sha256');
+  for (const key of Object.keys(cm.data ?? {}).sort()) h.update(key).update('\0').update(cm.data![key]!).update('\0');
+  return h.digest('hex').slice(0, 16);
+}

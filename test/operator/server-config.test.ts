@@ -1,0 +1,58 @@
+import { expect } from 'chai';
+import { parse } from 'yaml';
+import { serverConfigSchema } from '../../inference-server/config/schema.js';
+import { buildConfigMap, buildServerConfig, configHash } from '../../operator/builders/server-config.js';
+import { InvalidSpecError } from '../../operator/builders/model-source.js';
+import { SHA, config, fullModelService, modelService } from './fixtures.js';
+
+describe('server ConfigMap builder', () => {
+  it('writes a config.yaml the inference server accepts, with its defaults filled in', () => {
+    const cm = buildConfigMap(modelService(), config);
+    expect(Object.keys(cm.data)).to.deep.equal(['config.yaml']);
+    const parsed = serverConfigSchema.parse(parse(cm.data['config.yaml']!));
+    expect(parsed.model).to.deep.include({ path: '/models/model.onnx', name: 'plates', version: SHA.slice(0, 12), format: 'auto' });
+    expect(parsed.model.thresholds).to.deep.equal({ confidence: 0.25, iou: 0.45, maxDetections: 300 });
+    expect(parsed.server.port).to.equal(8080);
+    expect(parsed.server.bodyLimit).to.equal(config.serverBodyLimitBytes);
+    expect(parsed.ocr.enabled).to.equal(false);
+    expect(parsed.archive).to.equal(undefined);
+  });
+
+  it('carries classes, input size, thresholds, OCR and archive settings from the spec', () => {
+    const c = serverConfigSchema.parse(buildServerConfig(fullModelService(), config));
+    expect(c.model).to.deep.include({ format: 'yolov8', classes: ['car', 'plate'], inputSize: 640 });
+    expect(c.model.thresholds.confidence).to.equal(0.4);
+    expect(c.model.thresholds.iou).to.equal(0.45);
+    expect(c.ocr.enabled).to.equal(true);
+    expect(c.ocr.language).to.equal('eng');
+    expect(Object.keys(c.ocr.classes)).to.deep.equal(['plate']);
+    expect(c.ocr.classes.plate).to.deep.include({ mode: 'line', charset: 'A-Z0-9', normalize: { strip: ' -', uppercase: true } });
+    expect(c.archive).to.deep.include({ dir: '/archive', retentionDays: 14 });
+  });
+
+  it('keeps the archive below 90% of the volume, so a full archive does not fill the disk', () => {
+    const c = buildServerConfig(modelService({ archive: { enabled: true, size: '10Gi' } }), config);
+    expect(c.archive?.maxBytes).to.equal(Math.floor(10 * 2 ** 30 * 0.9));
+    expect(c.archive?.retentionDays).to.equal(30);
+  });
+
+  it('points the server into the mounted claim for a pvc:// model, without a version it cannot know', () => {
+    const c = buildServerConfig(modelService({ model: { uri: 'pvc://models/yolo/v3/plates.onnx' } }), config);
+    expect(c.model.path).to.equal('/models/yolo/v3/plates.onnx');
+    expect(c.model.version).to.equal(undefined);
+  });
+
+  it('refuses a model URI the CRD should have refused, instead of building a broken pod', () => {
+    expect(() => buildServerConfig(modelService({ model: { uri: 's3://bucket/m.onnx' } }), config)).to.throw(InvalidSpecError, /s3:/);
+    expect(() => buildServerConfig(modelService({ model: { uri: 'pvc://models/../etc/passwd' } }), config)).to.throw(InvalidSpecError);
+    expect(() => buildServerConfig(modelService({ model: { uri: 'pvc://models' } }), config)).to.throw(InvalidSpecError);
+  });
+
+  it('hash is stable for the same config and changes when the config does', () => {
+    const a = configHash(buildConfigMap(modelService(), config));
+    expect(configHash(buildConfigMap(modelService(), config))).to.equal(a);
+    expect(a).to.match(/^[0-9a-f]{16}$/);
+    const b = configHash(buildConfigMap(modelService({ model: { uri: 'https://models.example.com/plates.onnx', sha256: SHA, thresholds: { confidence: 0.5 } } }), config));
+    expect(b).to.not.equal(a);
+  });
+});
