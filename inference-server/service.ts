@@ -214,10 +214,7 @@ export class VisionService {
   }
 
   private inferenceError(err: unknown): Error {
-    if (err instanceof QueueFullError) {
-      this.metrics.rejected.inc({ code: 'queue_full' });
-      return new ApiError(503, 'queue_full', err.message, { 'Retry-After': '1' });
-    }
+    if (err instanceof QueueFullError) return new ApiError(503, 'queue_full', err.message, { 'Retry-After': '1' });
     if (err instanceof InferenceTimeoutError) return new ApiError(503, 'inference_timeout', err.message, { 'Retry-After': '2' });
     if (err instanceof WorkerCrashedError) return new ApiError(503, 'worker_unavailable', err.message, { 'Retry-After': '2' });
     return err as Error;
