@@ -21,7 +21,6 @@ import path from 'node:path';
 import { binariesCurrent } from './build.js';
 import { issueClientCert } from './certs.js';
 import { down, up } from './controlplane.js';
-import { CONTEXT_NAME } from './kubeconfig.js';
 import { REPO_ROOT } from './paths.js';
 import { isAlive } from './process-util.js';
 import { waitUntil } from './probe.js';
@@ -90,10 +89,13 @@ async function existingCluster(): Promise<TestCluster | undefined> {
     log(`using the cluster in KUBECONFIG=${file}`);
     return makeCluster(file, ours ? state : undefined);
   }
-  const context = loadKubeConfig(file).getCurrentContext();
-  if (context !== CONTEXT_NAME) {
-    log(`ignoring KUBECONFIG=${file} (context ${context}): not a test cluster; set ${USE_EXISTING}=1 to run against it`);
+  let context = '?';
+  try {
+    context = loadKubeConfig(file).getCurrentContext();
+  } catch {
+    // Unreadable or missing: the same as not set.
   }
+  log(`ignoring KUBECONFIG=${file} (context ${context}): not from npm run cluster -- up; set ${USE_EXISTING}=1 to run against it`);
   return undefined;
 }
 
