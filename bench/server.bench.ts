@@ -45,13 +45,13 @@ async function defaultImage(): Promise<Buffer> {
   const dir = join(root, 'test', 'fixtures', 'golden', 'images');
   const jpg = existsSync(dir) ? readdirSync(dir).find((f) => f.endsWith('.jpg')) : undefined;
   if (jpg) return readFileSync(join(dir, jpg));
-  return sharp({ create: { width: 1280, height: 720, channels: 3, noise: { type: 'gaussian', mean: 110, sigma: 30 } } }).jpeg({ quality: 85 }).toBuffer();
+  return sharp({ create: { width: 1280, height: 720, channels: 3, background: '#6e6e6e', noise: { type: 'gaussian', mean: 110, sigma: 30 } } }).jpeg({ quality: 85 }).toBuffer();
 }
 
 async function rawThroughput(model: string, image: Buffer): Promise<{ rps: number; msPerRun: number; inputSize: number }> {
   const session = await ort.InferenceSession.create(model, { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
   const input = session.inputMetadata[0]!;
-  const dims = (input as { shape: (number | string)[] }).shape;
+  const dims = 'shape' in input ? input.shape : [];
   const size = typeof dims[2] === 'number' ? dims[2] : 640;
   const { data, info } = await sharp(image).removeAlpha().raw().toBuffer({ resolveWithObject: true });
   const tensor = new ort.Tensor('float32', letterboxToTensor(new Uint8Array(data), letterboxParams(info.width, info.height, size)), [1, 3, size, size]);

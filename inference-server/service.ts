@@ -11,7 +11,7 @@ import type { ModelShape } from './inference/protocol.js';
 import { usableCpus } from './inference/cpus.js';
 import { OcrReader } from './ocr/reader.js';
 import { prepareCrop } from './ocr/crop.js';
-import { ImageArchive, sha256Hex } from './archive/store.js';
+import { ImageArchive, sha256Async } from './archive/store.js';
 import type { Logger } from './logging.js';
 import type { Metrics } from './metrics.js';
 
@@ -128,8 +128,6 @@ export class VisionService {
     const image = await decodeImage(bytes, this.config.image.maxPixels);
     const t1 = performance.now();
     const thresholds = { ...this.config.model.thresholds, ...overrides };
-    // The worker takes the pixels (zero-copy transfer); OCR needs them afterwards, so keep a view.
-    const pixels = withOcr && this.ocrClasses.length > 0 ? new Uint8Array(image.pixels) : image.pixels;
     let out;
     try {
       out = await pool.infer({ pixels: image.pixels, width: image.width, height: image.height, thresholds });
@@ -152,7 +150,7 @@ export class VisionService {
     };
     if (withOcr) {
       const t2 = performance.now();
-      await this.readTexts(detections, pixels, image.width, image.height);
+      await this.readTexts(detections, out.pixels, image.width, image.height);
       timings.ocrMs = performance.now() - t2;
     }
     const result: DetectResult = {
@@ -161,7 +159,7 @@ export class VisionService {
       width: image.width,
       height: image.height,
       format: image.format,
-      sha256: sha256Hex(bytes),
+      sha256: await sha256Async(bytes),
       detections,
       timings,
     };
@@ -253,7 +251,7 @@ export class VisionService {
       this.model = {
         shape,
         classes: classes ?? Array.from({ length: shape.classes }, (_, i) => `class${i}`),
-        sha256: sha256Hex(bytes),
+        sha256: await sha256Async(bytes),
       };
       this.log.info('model loaded', {
         path: cfg.path, format: shape.layout, inputSize: shape.inputSize, outputDims: shape.outputDims,

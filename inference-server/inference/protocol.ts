@@ -47,5 +47,6 @@ export interface InferTimings {
 export type WorkerMessage =
   | { type: 'ready'; shape: ModelShape }
   | { type: 'failed'; reason: string }
-  | { type: 'result'; id: number; detections: Detection[]; timings: InferTimings }
+  /** The pixels come back (transferred, no copy) so OCR can crop from them. */
+  | { type: 'result'; id: number; detections: Detection[]; timings: InferTimings; pixels: Uint8Array }
   | { type: 'error'; id: number; message: string };

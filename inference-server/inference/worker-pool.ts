@@ -28,6 +28,8 @@ export interface InferInput {
 
 export interface InferOutput {
   detections: Detection[];
+  /** The input pixels, handed back by the worker. */
+  pixels: Uint8Array;
   timings: InferTimings & { queueMs: number };
 }
 
@@ -144,7 +146,7 @@ export class WorkerPool extends EventEmitter {
             slot.job = undefined;
             if (job && job.id === m.id) {
               if (m.type === 'result') {
-                this.settle(job, undefined, { detections: m.detections, timings: { ...m.timings, queueMs: job.queueMs } });
+                this.settle(job, undefined, { detections: m.detections, pixels: m.pixels, timings: { ...m.timings, queueMs: job.queueMs } });
               } else this.settle(job, new Error(m.message));
             }
             this.pump(slot);

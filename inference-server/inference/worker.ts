@@ -71,7 +71,12 @@ async function infer(
   const kept = nonMaxSuppression(decodeCandidates(out.data as Float32Array, layout, confidence), iou, maxDetections);
   const detections = kept.map((c) => ({ classId: c.classId, score: c.score, ...unletterboxBox(params, c) }));
   const t3 = performance.now();
-  send({ type: 'result', id: req.id, detections, timings: { letterboxMs: t1 - t0, inferenceMs: t2 - t1, postprocessMs: t3 - t2 } });
+  const pixels = req.pixels;
+  const owned = pixels.byteOffset === 0 && pixels.byteLength === pixels.buffer.byteLength && pixels.buffer instanceof ArrayBuffer;
+  send(
+    { type: 'result', id: req.id, detections, timings: { letterboxMs: t1 - t0, inferenceMs: t2 - t1, postprocessMs: t3 - t2 }, pixels },
+    owned ? [pixels.buffer as ArrayBuffer] : [],
+  );
 }
 
 load().then(

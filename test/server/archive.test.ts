@@ -67,7 +67,7 @@ describe('image archive', () => {
   it('retention removes entries past their age, then the oldest until under the size cap', async () => {
     const a = new ImageArchive({ dir, retentionDays: 7, maxBytes: 4000 }) // room for three ~1.2 kB entries, not four;
     const now = Date.now();
-    const entries = [];
+    const entries: Awaited<ReturnType<ImageArchive['store']>>[] = [];
     for (let i = 0; i < 5; i++) entries.push(await a.store(Buffer.alloc(1000, i), 'jpeg', {}));
     const age = (e: (typeof entries)[number], days: number) =>
       Promise.all([e.imagePath, e.sidecarPath].map((p) => utimes(p, (now - days * 86_400_000) / 1000, (now - days * 86_400_000) / 1000)));

@@ -74,7 +74,7 @@ describe('visionops-server process', function () {
       p.child.kill('SIGTERM');
       const res = await inFlight;
       expect(res.status).to.equal(200);
-      expect((await res.json()).width).to.equal(7000);
+      expect(((await res.json()) as { width: number }).width).to.equal(7000);
       expect(await p.exit).to.equal(0);
       let refused = false;
       await fetch(`${base}/healthz`).catch(() => {
