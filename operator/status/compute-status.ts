@@ -19,6 +19,12 @@ export interface ObservedState {
   reconcileError?: { reason: string; message: string };
 }
 
+interface LivePod {
+  diagnosis: PodDiagnosis;
+  /** From the pod template annotations: which model this pod was created to serve. */
+  model: { uri: string; sha256?: string } | undefined;
+}
+
 interface DeploymentFacts {
   exists: boolean;
   desired: number;
@@ -87,14 +93,16 @@ export function computeStatus(ms: ModelService, observed: ObservedState, config:
   const generation = ms.metadata.generation;
   const wanted = { uri: ms.spec.model.uri, ...(ms.spec.model.sha256 ? { sha256: ms.spec.model.sha256 } : {}) };
   const dep = deploymentFacts(ms, observed.deployment);
-  const diagnoses: PodDiagnosis[] = observed.pods.map(diagnosePod);
-  const live = observed.pods.filter((_, i) => diagnoses[i]!.stage !== 'Terminating' && diagnoses[i]!.stage !== 'Failed');
-  const liveDiagnoses = diagnoses.filter((d) => d.stage !== 'Terminating' && d.stage !== 'Failed');
-  const readyPods = live.filter((_, i) => liveDiagnoses[i]!.stage === 'Ready');
-  const servingWanted = readyPods.filter((p) => sameModel(servedModel(p), wanted)).length;
-  const currentPods = liveDiagnoses.filter((_, i) => sameModel(servedModel(live[i]!), wanted));
-  const worst = worstProblem(liveDiagnoses);
-  const worstCurrent = worstProblem(currentPods);
+  // Pods on their way out (deleted, evicted) say nothing about the present.
+  const live: LivePod[] = observed.pods
+    .map((p) => ({ diagnosis: diagnosePod(p), model: servedModel(p) }))
+    .filter((p) => p.diagnosis.stage !== 'Terminating' && p.diagnosis.stage !== 'Failed');
+  const readyModels = live.filter((p) => p.diagnosis.stage === 'Ready').map((p) => p.model);
+  const servingWanted = readyModels.filter((m) => sameModel(m, wanted)).length;
+  // Pods of the requested model: their trouble is the model's trouble.
+  const current = live.filter((p) => sameModel(p.model, wanted)).map((p) => p.diagnosis);
+  const worst = worstProblem(live.map((p) => p.diagnosis));
+  const worstCurrent = worstProblem(current);
 
   // --- Degraded: something needs a person's attention.
   let degraded: ConditionInput;
@@ -146,9 +154,9 @@ export function computeStatus(ms: ModelService, observed: ObservedState, config:
     modelReady = { type: 'ModelReady', status: 'False', reason: worstCurrent.problem.reason, message: `pod ${worstCurrent.problem.pod}: ${worstCurrent.problem.message}` };
   } else if (dep.exists && dep.desired === 0) {
     modelReady = { type: 'ModelReady', status: 'False', reason: 'ScaledToZero', message: 'no pod runs: replicas is 0' };
-  } else if (currentPods.some((d) => d.stage === 'FetchingModel')) {
+  } else if (current.some((d) => d.stage === 'FetchingModel')) {
     modelReady = { type: 'ModelReady', status: 'False', reason: 'ModelFetching', message: `downloading ${wanted.uri}` };
-  } else if (currentPods.some((d) => d.stage === 'Starting')) {
+  } else if (current.some((d) => d.stage === 'Starting')) {
     modelReady = { type: 'ModelReady', status: 'False', reason: 'ModelLoading', message: 'the server is loading and warming up the model' };
   } else {
     modelReady = { type: 'ModelReady', status: 'False', reason: 'PodsPending', message: `no pod with ${wanted.uri} has started yet` };
@@ -167,7 +175,7 @@ export function computeStatus(ms: ModelService, observed: ObservedState, config:
   }
 
   // The model actually answering requests: during a rollout that may still be the previous one.
-  const serving = readyPods.map(servedModel).find((m) => m !== undefined && sameModel(m, wanted)) ?? readyPods.map(servedModel).find((m) => m !== undefined);
+  const serving = servingWanted > 0 ? wanted : readyModels.find((m) => m !== undefined);
   const url = externalUrl(ms, observed.ingress);
 
   return {
