@@ -1,0 +1,263 @@
+import {
+  ApiException,
+  type KubernetesObject,
+  type KubernetesObjectApi,
+  type CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type V1Deployment,
+  type V1Ingress,
+  type V1Pod,
+} from '@kubernetes/client-node';
+import { API_VERSION, GROUP, KIND, type ModelService, type ModelServiceStatus, PLURAL, VERSION } from '../../crds/modelservice.js';
+import { InvalidSpecError } from '../builders/model-source.js';
+import type { OperatorConfig } from '../config.js';
+import { type Child, type ChildKind, type ChildRef, desiredState, type DesiredState } from '../desired-state.js';
+import type { EventRecorder } from '../kube/events.js';
+import { errorMessage, type Logger } from '../log.js';
+import type { OperatorMetrics } from '../metrics.js';
+import { computeStatus } from '../status/compute-status.js';
+import { statusEqual } from '../status/status-equal.js';
+import {
+  type AppliedMemo,
+  CACHE_LAG_WINDOW_MS,
+  decideApply,
+  FIELD_MANAGER,
+  HANDOVER_MANAGER,
+  projectionHash,
+  replicasHandover,
+  withAppliedHash,
+} from './child-sync.js';
+import { controlledBy, keyOf, splitKey } from './owners.js';
+import { transitionEvents } from './transitions.js';
+
+/** Read access to an informer cache. */
+export interface CacheReader<T> {
+  get(name: string, namespace?: string): T | undefined;
+}
+
+export interface ReconcilerCaches {
+  modelServices: CacheReader<ModelService>;
+  children: Record<ChildKind, CacheReader<KubernetesObject>>;
+  /** Server pods of one ModelService. */
+  pods(namespace: string, modelService: string): readonly V1Pod[];
+}
+
+export interface ReconcilerDeps {
+  caches: ReconcilerCaches;
+  objects: KubernetesObjectApi;
+  custom: CustomObjectsApi;
+  config: OperatorConfig;
+  recorder: EventRecorder;
+  metrics: OperatorMetrics;
+  log: Logger;
+  now?: () => Date;
+}
+
+/** A reconcile that could not finish; the worker retries it with backoff. */
+export class ReconcileError extends Error {
+  override name = 'ReconcileError';
+}
+
+const serverSideApply = () => setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
+
+/**
+ * A request the API server refused as such (as opposed to timeouts, 5xx, 409, 429, which are only
+ * retried): the reason and message go into the Degraded condition, where `kubectl get msvc`
+ * shows them. 422 means the spec produced an object Kubernetes rejects (a nodeSelector key that is
+ * no label key, an affinity with an unknown operator): only a spec change can fix that.
+ */
+function refusal(err: unknown, child: Child): { reason: string; message: string } | undefined {
+  if (!(err instanceof ApiException)) return undefined;
+  const reason = err.code === 422 ? 'InvalidSpec' : err.code === 403 ? 'Forbidden' : [400, 404].includes(err.code) ? 'ApplyFailed' : undefined;
+  return reason ? { reason, message: `${child.kind} ${child.metadata.name}: ${errorMessage(err)}` } : undefined;
+}
+
+function ignoreStatus(err: unknown, ...codes: number[]): void {
+  if (!(err instanceof ApiException && codes.includes(err.code))) throw err;
+}
+
+function childKey(c: { kind: string; metadata?: { namespace?: string; name?: string } } | ChildRef): string {
+  const meta = 'metadata' in c ? c.metadata : (c as ChildRef);
+  return `${c.kind}/${meta?.namespace ?? ''}/${meta?.name ?? ''}`;
+}
+
+/**
+ * Level-triggered: each pass reads the ModelService and its children from the informer caches,
+ * applies only the children that differ, deletes the ones whose section is gone, and writes the
+ * status only when it changed. A steady state therefore costs reads of local memory and no API
+ * request at all.
+ */
+export class ModelServiceReconciler {
+  /** Per ModelService key, per child: the last apply. */
+  private readonly applied = new Map<string, Map<string, AppliedMemo>>();
+  /** Per ModelService key: the status last written, until the cache shows it. */
+  private readonly statusWritten = new Map<string, { uid: string; status: ModelServiceStatus; atMs: number }>();
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: ReconcilerDeps) {
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  /** The ModelService is gone: drop what we remembered about it. */
+  forget(key: string): void {
+    this.applied.delete(key);
+    this.statusWritten.delete(key);
+  }
+
+  /** A child was deleted (by anyone): the next pass must not trust the memo of its last apply. */
+  forgetChild(ownerKey: string, child: KubernetesObject): void {
+    this.applied.get(ownerKey)?.delete(childKey({ kind: child.kind ?? '', metadata: child.metadata ?? {} }));
+  }
+
+  async reconcile(key: string): Promise<void> {
+    const { namespace, name } = splitKey(key);
+    const ms = this.deps.caches.modelServices.get(name, namespace);
+    if (!ms) {
+      // Deleted: the garbage collector removes the children through their ownerReferences.
+      this.forget(key);
+      return;
+    }
+    if (ms.metadata.deletionTimestamp) return;
+
+    let problem: { reason: string; message: string } | undefined;
+    let transient: unknown;
+    let desired: DesiredState | undefined;
+    try {
+      desired = desiredState(ms, this.deps.config);
+    } catch (err) {
+      if (!(err instanceof InvalidSpecError)) throw err;
+      // Only a new spec can fix this, and a new spec triggers a reconcile: no retry.
+      problem = { reason: 'InvalidSpec', message: err.message };
+    }
+
+    if (desired) {
+      for (const child of desired.apply) {
+        try {
+          await this.syncChild(key, child);
+        } catch (err) {
+          const refused = refusal(err, child);
+          if (refused) problem ??= refused;
+          else transient ??= err;
+        }
+      }
+      for (const ref of desired.delete) {
+        try {
+          await this.deleteChild(key, ms, ref);
+        } catch (err) {
+          transient ??= err;
+        }
+      }
+    }
+
+    await this.updateStatus(key, ms, problem);
+    if (transient) throw transient;
+    // Quotas, admission webhooks, RBAC: the cause may go away without a spec change, so retry
+    // (with backoff). An invalid spec waits for the edit that fixes it, which triggers a reconcile.
+    if (problem && problem.reason !== 'InvalidSpec') throw new ReconcileError(problem.message);
+  }
+
+  private memos(key: string): Map<string, AppliedMemo> {
+    let m = this.applied.get(key);
+    if (!m) this.applied.set(key, (m = new Map()));
+    return m;
+  }
+
+  private async syncChild(key: string, child: Child): Promise<void> {
+    const { object, hash } = withAppliedHash(child);
+    const live = this.deps.caches.children[child.kind].get(child.metadata.name, child.metadata.namespace);
+    const memos = this.memos(key);
+    const ck = childKey(child);
+    const nowMs = this.now().getTime();
+    const decision = decideApply(object, hash, live, memos.get(ck), nowMs);
+    if (!decision.apply) return;
+
+    const handover = replicasHandover(object, live);
+    if (handover) {
+      await this.deps.objects.patch(handover, undefined, undefined, HANDOVER_MANAGER, true, PatchStrategy.ServerSideApply);
+      this.deps.log.info('handed spec.replicas over before autoscaling takes it', { modelService: key, replicas: (handover as V1Deployment).spec?.replicas });
+    }
+    const result = await this.deps.objects.patch(object, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+    memos.set(ck, { hash, projection: projectionHash(result, object), atMs: nowMs });
+    this.deps.metrics.childApplies.labels(child.kind).inc();
+    this.deps.log.debug('applied', { modelService: key, kind: child.kind, name: child.metadata.name, why: decision.why });
+  }
+
+  private async deleteChild(key: string, ms: ModelService, ref: ChildRef): Promise<void> {
+    const live = this.deps.caches.children[ref.kind].get(ref.name, ref.namespace);
+    // Only what this ModelService controls: a same-named object of someone else's stays.
+    if (!live || !controlledBy(live, ms.metadata.uid)) return;
+    try {
+      await this.deps.objects.delete(
+        { apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace } },
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        'Background',
+        // The uid precondition: never the object someone recreated under that name meanwhile.
+        { preconditions: { uid: live.metadata?.uid } },
+      );
+      this.deps.log.info('deleted', { modelService: key, kind: ref.kind, name: ref.name });
+    } catch (err) {
+      ignoreStatus(err, 404, 409);
+    }
+    this.applied.get(key)?.delete(childKey(ref));
+  }
+
+  private owned<T extends KubernetesObject>(kind: ChildKind, ms: ModelService): T | undefined {
+    const obj = this.deps.caches.children[kind].get(ms.metadata.name, ms.metadata.namespace);
+    return obj && controlledBy(obj, ms.metadata.uid) ? (obj as T) : undefined;
+  }
+
+  private async updateStatus(key: string, ms: ModelService, refusal: { reason: string; message: string } | undefined): Promise<void> {
+    const now = this.now();
+    const written = this.statusWritten.get(key);
+    // Our last write may not have reached the cache yet; comparing against the older status
+    // would write the same thing again.
+    const previous = written && written.uid === ms.metadata.uid && now.getTime() - written.atMs < CACHE_LAG_WINDOW_MS ? written.status : ms.status;
+    const deployment = this.owned<V1Deployment>('Deployment', ms);
+    const ingress = this.owned<V1Ingress>('Ingress', ms);
+    const next = computeStatus(
+      { ...ms, ...(previous ? { status: previous } : {}) },
+      {
+        ...(deployment ? { deployment } : {}),
+        ...(ingress ? { ingress } : {}),
+        pods: this.deps.caches.pods(ms.metadata.namespace, ms.metadata.name),
+        ...(refusal ? { reconcileError: refusal } : {}),
+      },
+      this.deps.config,
+      now,
+    );
+    if (statusEqual(previous, next)) return;
+
+    let stored: ModelServiceStatus = next;
+    try {
+      const result = (await this.deps.custom.patchNamespacedCustomObjectStatus(
+        {
+          group: GROUP,
+          version: VERSION,
+          namespace: ms.metadata.namespace,
+          plural: PLURAL,
+          name: ms.metadata.name,
+          body: { apiVersion: API_VERSION, kind: KIND, metadata: { name: ms.metadata.name, namespace: ms.metadata.namespace }, status: next },
+          fieldManager: FIELD_MANAGER,
+          force: true,
+        },
+        serverSideApply(),
+      )) as { status?: ModelServiceStatus };
+      stored = result.status ?? next;
+    } catch (err) {
+      // Deleted meanwhile: nothing to report on.
+      ignoreStatus(err, 404);
+      return;
+    }
+    this.statusWritten.set(key, { uid: ms.metadata.uid, status: stored, atMs: now.getTime() });
+    this.deps.metrics.statusWrites.inc();
+
+    const involved = { apiVersion: API_VERSION, kind: KIND, name: ms.metadata.name, namespace: ms.metadata.namespace, uid: ms.metadata.uid };
+    for (const event of transitionEvents(previous?.conditions, next.conditions ?? [])) this.deps.recorder.record(involved, event);
+    const ready = next.conditions?.find((c) => c.type === 'Ready');
+    this.deps.log.debug('status updated', { modelService: keyOf(ms.metadata.namespace, ms.metadata.name), ready: ready?.status, reason: ready?.reason });
+  }
+}

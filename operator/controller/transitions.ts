@@ -1,0 +1,36 @@
+import type { Condition } from '../../crds/modelservice.js';
+import { changedConditions } from '../status/conditions.js';
+
+export interface EventSpec {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
+/**
+ * The Kubernetes Events a status change deserves: what someone running `kubectl describe msvc`
+ * or watching events wants to know happened. Becoming Ready, a failure and its recovery, a
+ * rollout starting. Reason or message churn while nothing really changed is left out, and so is
+ * the first, expected "not ready yet".
+ */
+export function transitionEvents(previous: readonly Condition[] | undefined, next: readonly Condition[]): EventSpec[] {
+  const before = (type: string) => previous?.find((c) => c.type === type);
+  const events: EventSpec[] = [];
+  const changed = changedConditions(previous, next);
+  const degraded = changed.find((c) => c.type === 'Degraded');
+  if (degraded?.status === 'True') events.push({ type: 'Warning', reason: degraded.reason, message: degraded.message });
+  else if (degraded?.status === 'False' && before('Degraded')?.status === 'True') {
+    events.push({ type: 'Normal', reason: 'Recovered', message: `no longer degraded (was ${before('Degraded')?.reason})` });
+  }
+  const ready = changed.find((c) => c.type === 'Ready');
+  if (ready?.status === 'True') events.push({ type: 'Normal', reason: 'Ready', message: ready.message });
+  // Only a fall from Ready: the cause itself is reported by Degraded.
+  else if (ready?.status === 'False' && before('Ready')?.status === 'True' && degraded?.status !== 'True') {
+    events.push({ type: 'Warning', reason: 'NotReady', message: `${ready.reason}: ${ready.message}` });
+  }
+  const progressing = changed.find((c) => c.type === 'Progressing');
+  if (progressing?.status === 'True' && progressing.reason === 'RolloutInProgress' && before('Progressing')?.status === 'False') {
+    events.push({ type: 'Normal', reason: 'RolloutStarted', message: progressing.message });
+  }
+  return events;
+}
