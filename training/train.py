@@ -56,6 +56,9 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+if not hasattr(np, "trapz"):  # numpy 2: yolov5's compute_ap still calls np.trapz
+    np.trapz = np.trapezoid
+
 from yolov5.models.yolo import Detect, DetectionModel  # noqa: E402
 from yolov5.utils.augmentations import letterbox  # noqa: E402
 from yolov5.utils.autoanchor import check_anchor_order, kmean_anchors  # noqa: E402
@@ -238,8 +241,7 @@ def free_port():
 def mlflow_server(store: Path, port: int):
     """A real `mlflow server` (sqlite backend, proxied artifacts), started and stopped here."""
     store.mkdir(parents=True, exist_ok=True)
-    exe = Path(sys.executable).with_name("mlflow")
-    cmd = [str(exe) if exe.exists() else "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+    cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
            "--backend-store-uri", f"sqlite:///{(store / 'mlflow.db').resolve()}",
            "--artifacts-destination", str((store / "artifacts").resolve()), "--workers", "1"]
     logf = open(store / "server.log", "ab")
@@ -287,6 +289,9 @@ def parse_args():
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--train-budget-s", type=float, default=0,
+                    help="if > 0: after the first epoch, cut --epochs so training fits this many seconds "
+                         "(the linear LR schedule is re-planned to end at the new last epoch)")
     ap.add_argument("--workers", type=int, default=os.cpu_count())
     ap.add_argument("--device", default="auto")
     ap.add_argument("--opset", type=int, default=12)
@@ -342,7 +347,8 @@ def main():
     accumulate = max(round(nbs / a.batch), 1)
     wd = hyp["weight_decay"] * a.batch * accumulate / nbs
     optimizer = smart_optimizer(model, "SGD", hyp["lr0"], hyp["momentum"], wd)
-    lf = lambda x: (1 - x / a.epochs) * (1.0 - hyp["lrf"]) + hyp["lrf"]  # noqa: E731 (linear, as yolov5)
+    plan = {"epochs": a.epochs}
+    lf = lambda x: max(1 - x / plan["epochs"], 0) * (1.0 - hyp["lrf"]) + hyp["lrf"]  # noqa: E731 (linear, as yolov5)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda=lf)
     ema = ModelEMA(model)
     scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
@@ -381,7 +387,8 @@ def main():
             best, best_ep, last_opt_step = -1.0, -1, -1
             rows = []
             t_train = time.time()
-            for epoch in range(a.epochs):
+            epoch = 0
+            while epoch < plan["epochs"]:
                 model.train()
                 te = time.time()
                 perm = torch.randperm(len(tr_imgs), generator=gcpu).numpy()
@@ -429,8 +436,15 @@ def main():
                     torch.save({"epoch": epoch, "model": deepcopy(ema.ema).half().state_dict(), "yaml": model.yaml,
                                 "anchors": det.anchors.cpu(), "metrics": m}, out / "best.pt")
                     best_model = deepcopy(ema.ema)
-                log(f"epoch {epoch + 1}/{a.epochs} {ep_time:.0f}s loss {mloss.sum():.4f} "
+                if epoch == 0 and a.train_budget_s > 0:
+                    fit_epochs = max(1, min(a.epochs, int(a.train_budget_s // ep_time)))
+                    if fit_epochs != plan["epochs"]:
+                        plan["epochs"] = fit_epochs
+                        log(f"time budget {a.train_budget_s:.0f}s at {ep_time:.1f}s/epoch: {fit_epochs} epochs")
+                    mlflow.log_param("epochs_effective", plan["epochs"])
+                log(f"epoch {epoch + 1}/{plan['epochs']} {ep_time:.0f}s loss {mloss.sum():.4f} "
                     f"P {m['precision']:.3f} R {m['recall']:.3f} mAP50 {m['mAP50']:.3f} mAP50-95 {m['mAP50-95']:.3f}")
+                epoch += 1
             t_train = time.time() - t_train
             with open(out / "results.csv", "w", newline="") as f:
                 w = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -443,7 +457,7 @@ def main():
             (out / "plate-detector.onnx.sha256").write_text(f"{digest}  plate-detector.onnx\n")
             size_mb = onnx_path.stat().st_size / 1e6
             final = evaluate(best_model.to(device), va_imgs, va_labels, device)
-            summary = {"run_id": run.info.run_id, "best_epoch": best_ep, "val": final, "onnx_sha256": digest,
+            summary = {"run_id": run.info.run_id, "best_epoch": best_ep, "epochs": plan["epochs"], "val": final, "onnx_sha256": digest,
                        "onnx_mb": round(size_mb, 2), "imgsz": a.imgsz, "device": gpu or platform.processor() or "cpu",
                        "data_s": round(t_data), "train_s": round(t_train), "train_images": len(tr_imgs),
                        "train_plates": tr_meta["plates"], "val_images": len(va_imgs), "val_plates": va_meta["plates"],
