@@ -1,0 +1,149 @@
+import {
+  ApiException,
+  AppsV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  KubernetesObjectApi,
+  PatchStrategy,
+  RbacAuthorizationV1Api,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
+import { expect } from 'chai';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { REPO_ROOT } from '../cluster/paths.js';
+import { useCluster, waitUntil } from '../cluster/harness.js';
+import { GROUP, PLURAL, VERSION } from '../../crds/modelservice.js';
+import type { Manager } from '../../operator/manager.js';
+import { counter, eventsFor, installCrd, kubectl, modelService, ModelServices, startOperator } from './operator-harness.js';
+
+/** The API status code a call was refused with, or 'allowed'. */
+async function outcome(call: Promise<unknown>): Promise<number | 'allowed'> {
+  try {
+    await call;
+    return 'allowed';
+  } catch (err) {
+    if (err instanceof ApiException) return err.code;
+    throw err;
+  }
+}
+
+interface Installed {
+  namespace: string;
+  serviceAccount: string;
+  clusterRoles: string[];
+  clusterRoleBindings: string[];
+}
+
+/** What `kubectl apply -k config/default` installs, read from the rendered manifests (names come from config/). */
+async function installConfig(kubeconfigPath: string): Promise<Installed> {
+  const rendered = await kubectl(kubeconfigPath, 'kustomize', path.join(REPO_ROOT, 'config/default'));
+  const docs = parseAllDocuments(rendered).map((d) => d.toJS() as { kind: string; metadata: { name: string; namespace?: string } });
+  await kubectl(kubeconfigPath, 'apply', '--server-side', '--force-conflicts', '-k', path.join(REPO_ROOT, 'config/default'));
+  const sa = docs.find((d) => d.kind === 'ServiceAccount');
+  if (!sa?.metadata.namespace) throw new Error('config/default renders no namespaced ServiceAccount');
+  return {
+    namespace: sa.metadata.namespace,
+    serviceAccount: sa.metadata.name,
+    clusterRoles: docs.filter((d) => d.kind === 'ClusterRole').map((d) => d.metadata.name),
+    clusterRoleBindings: docs.filter((d) => d.kind === 'ClusterRoleBinding').map((d) => d.metadata.name),
+  };
+}
+
+describe('@integration operator RBAC from config/', function () {
+  this.timeout(120_000);
+  const cluster = useCluster();
+  let installed: Installed;
+  let asOperator: KubeConfig;
+  let manager: Manager | undefined;
+
+  before(async function () {
+    await installCrd(cluster.kubeconfigPath);
+    installed = await installConfig(cluster.kubeconfigPath);
+    // A real token of the ServiceAccount, as the pod would mount it.
+    const core = cluster.kubeConfig.makeApiClient(CoreV1Api);
+    const request = await core.createNamespacedServiceAccountToken({
+      name: installed.serviceAccount,
+      namespace: installed.namespace,
+      body: { spec: { audiences: [], expirationSeconds: 3600 } },
+    });
+    const server = cluster.kubeConfig.getCurrentCluster();
+    if (!server || !request.status?.token) throw new Error('no cluster or token');
+    asOperator = new KubeConfig();
+    asOperator.loadFromClusterAndUser(server, { name: installed.serviceAccount, token: request.status.token });
+  });
+
+  after(async function () {
+    // Cluster-wide grants go; the CRD stays (other suites' ModelServices depend on it) and so
+    // does the namespace (deleting takes a while and nothing else uses it).
+    const rbac = cluster.kubeConfig.makeApiClient(RbacAuthorizationV1Api);
+    await Promise.all([
+      ...installed.clusterRoleBindings.map((name) => rbac.deleteClusterRoleBinding({ name }).catch(() => undefined)),
+      ...installed.clusterRoles.map((name) => rbac.deleteClusterRole({ name }).catch(() => undefined)),
+    ]);
+  });
+
+  afterEach(async function () {
+    await manager?.stop();
+    manager = undefined;
+  });
+
+  it('with the ServiceAccount the operator does its whole job: children, deletions, status, events, its lease', async function () {
+    const { namespace } = cluster;
+    const lease = `rbac-${randomBytes(3).toString('hex')}`;
+    manager = await startOperator(asOperator, namespace, {
+      leaderElection: { enabled: true, namespace: installed.namespace, name: lease, identity: 'rbac-test', timing: { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 } },
+    });
+    const ms = new ModelServices(cluster.kubeConfig, namespace);
+    await ms.create(modelService('allowed', { replicas: 2, ingress: { host: 'allowed.example.com' }, archive: { enabled: true, size: '1Gi' } }));
+    const objects = KubernetesObjectApi.makeApiClient(cluster.kubeConfig);
+    const read = (apiVersion: string, kind: string, name = 'allowed') => objects.read({ apiVersion, kind, metadata: { name, namespace } }).then(() => true, () => false);
+    const forbidden = async () => {
+      if ((await counter(manager!, 'rest_client_requests_total', (l) => l.code === '403')) > 0) throw new Error('the operator was refused a request (HTTP 403)');
+    };
+    await waitUntil('every child', 30_000, async () =>
+      (await forbidden(), await Promise.all([
+        read('v1', 'ConfigMap'), read('v1', 'Service'), read('apps/v1', 'Deployment'), read('v1', 'PersistentVolumeClaim', 'allowed-archive'),
+        read('policy/v1', 'PodDisruptionBudget'), read('networking.k8s.io/v1', 'Ingress'),
+      ])).every(Boolean),
+    );
+    await ms.patchSpec('allowed', { ingress: null, archive: null, replicas: 1 });
+    await waitUntil('the Ingress and PDB to be deleted', 30_000, async () => !(await read('networking.k8s.io/v1', 'Ingress')) && !(await read('policy/v1', 'PodDisruptionBudget')));
+    await ms.waitForCondition('allowed', 'Ready', 'True');
+    expect((await eventsFor(cluster.kubeConfig, namespace, 'allowed')).map((e) => e.reason)).to.include('Ready');
+    const held = await cluster.kubeConfig.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: lease, namespace: installed.namespace });
+    expect(held.spec?.holderIdentity).to.equal('rbac-test');
+    expect(await counter(manager, 'rest_client_requests_total', (l) => l.code === '403')).to.equal(0);
+  });
+
+  it('the ServiceAccount is refused everything else', async function () {
+    const { namespace } = cluster;
+    const core = asOperator.makeApiClient(CoreV1Api);
+    const custom = asOperator.makeApiClient(CustomObjectsApi);
+    const apps = asOperator.makeApiClient(AppsV1Api);
+    const ms = { group: GROUP, version: VERSION, namespace, plural: PLURAL };
+    await new ModelServices(cluster.kubeConfig, namespace).create(modelService('guarded'));
+
+    const refused = {
+      'read secrets': await outcome(core.listNamespacedSecret({ namespace })),
+      'read secrets anywhere': await outcome(core.listSecretForAllNamespaces({})),
+      'create pods': await outcome(core.createNamespacedPod({ namespace, body: { metadata: { name: 'x' }, spec: { containers: [{ name: 'x', image: 'x' }] } } })),
+      'delete pods': await outcome(core.deleteCollectionNamespacedPod({ namespace })),
+      'create a ModelService': await outcome(custom.createNamespacedCustomObject({ ...ms, body: modelService('intruder') })),
+      'edit a ModelService spec': await outcome(custom.patchNamespacedCustomObject({ ...ms, name: 'guarded', body: { spec: { replicas: 5 } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))),
+      'delete a ModelService': await outcome(custom.deleteNamespacedCustomObject({ ...ms, name: 'guarded' })),
+      'delete a Deployment': await outcome(apps.deleteCollectionNamespacedDeployment({ namespace })),
+      'create StatefulSets': await outcome(apps.createNamespacedStatefulSet({ namespace, body: { metadata: { name: 'x' }, spec: { selector: {}, serviceName: 'x', template: {} } } })),
+      'grant itself a role': await outcome(asOperator.makeApiClient(RbacAuthorizationV1Api).createClusterRoleBinding({
+        body: { metadata: { name: 'escalate' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' }, subjects: [{ kind: 'ServiceAccount', name: installed.serviceAccount, namespace: installed.namespace }] },
+      })),
+      'take leases outside its namespace': await outcome(asOperator.makeApiClient(CoordinationV1Api).createNamespacedLease({ namespace, body: { metadata: { name: 'x' }, spec: {} } })),
+      'delete its own lease': await outcome(asOperator.makeApiClient(CoordinationV1Api).deleteCollectionNamespacedLease({ namespace: installed.namespace })),
+      'create namespaces': await outcome(core.createNamespace({ body: { metadata: { name: `x-${randomBytes(3).toString('hex')}` } } })),
+    };
+    expect(Object.entries(refused).filter(([, code]) => code !== 403)).to.deep.equal([]);
+  });
+});
