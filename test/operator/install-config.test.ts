@@ -43,10 +43,6 @@ function groupOf(apiVersion: string): string {
   return apiVersion.includes('/') ? apiVersion.split('/')[0]! : '';
 }
 
-function allows(rules: Rule[], group: string, resource: string, verb: string): boolean {
-  return rules.some((r) => r.apiGroups.includes(group) && r.resources.includes(resource) && r.verbs.includes(verb));
-}
-
 /** Every (group, resource) the operator writes, found by running the builders on ModelServices that use every feature. */
 function childResources(): Set<string> {
   const out = new Set<string>();
