@@ -4,7 +4,7 @@
  * Prints ratios against the baseline measured in this same run; the machine is shared and noisy,
  * so absolute numbers mean little across runs.
  *
- *   npm run bench:server -- [--model M.onnx] [--image I.jpg] [--seconds 10] [--threads N]
+ *   npm run bench:server -- [--model M.onnx] [--image I.jpg] [--seconds 10] [--threads N] [--workers W]
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -27,10 +27,13 @@ const { values } = parseArgs({
     image: { type: 'string' },
     seconds: { type: 'string', default: '10' },
     threads: { type: 'string' },
+    workers: { type: 'string', default: '1' },
   },
 });
 const seconds = Number(values.seconds);
 const threads = values.threads ? Number(values.threads) : usableCpus();
+// The threads are shared out: `workers` sessions of threads/workers each, the same total as the baseline.
+const workers = Number(values.workers);
 
 function defaultModel(): string {
   for (const p of [join(root, 'models', 'plate-detector.onnx'), join(root, 'test', 'fixtures', 'golden', 'yolov5n-golden.onnx')]) if (existsSync(p)) return p;
@@ -74,7 +77,7 @@ async function startServer(model: string): Promise<{ url: string; stop: () => Pr
     cfg,
     [
       `model: {path: ${JSON.stringify(model)}, name: bench}`,
-      `inference: {workers: 1, intraOpThreads: ${threads}}`,
+      `inference: {workers: ${workers}, intraOpThreads: ${Math.max(1, Math.floor(threads / workers))}}`,
       'server: {port: 0, host: 127.0.0.1, maxQueue: 256}',
       'ocr: {workers: 2, classes: {plate: {mode: line, charset: A-Z0-9}}}',
       'logging: {level: warn}',
@@ -130,7 +133,7 @@ async function main(): Promise<void> {
   const model = values.model ?? defaultModel();
   const image = await defaultImage();
   const meta = await sharp(image).metadata();
-  console.log(`model ${model}\nimage ${meta.width}x${meta.height} ${meta.format}, ${image.length} bytes; threads ${threads}; ${seconds}s per measurement\n`);
+  console.log(`model ${model}\nimage ${meta.width}x${meta.height} ${meta.format}, ${image.length} bytes; threads ${threads} (server: ${workers} worker(s) x ${Math.max(1, Math.floor(threads / workers))}); ${seconds}s per measurement\n`);
 
   const raw = await rawThroughput(model, image);
   console.log(`raw session.run (input ${raw.inputSize}): ${fmt(raw.rps, 2)} runs/s (${fmt(raw.msPerRun)} ms/run)`);

@@ -113,12 +113,15 @@ export function letterboxToTensor(
   const rowB = new Int32Array(nw * 3);
   let rowAIndex = -1;
   let rowBIndex = -1;
+  const xIndex = xs.index;
+  const xW0 = xs.w0;
+  const xW1 = xs.w1;
   const hresize = (row: number, dst: Int32Array) => {
     const base = row * sw * 3;
     for (let x = 0; x < nw; x++) {
-      const s = base + xs.index[x]! * 3;
-      const a0 = xs.w0[x]!;
-      const a1 = xs.w1[x]!;
+      const s = base + xIndex[x]! * 3;
+      const a0 = xW0[x]!;
+      const a1 = xW1[x]!;
       const s1 = a1 === 0 ? s : s + 3;
       dst[x * 3] = rgb[s]! * a0 + rgb[s1]! * a1;
       dst[x * 3 + 1] = rgb[s + 1]! * a0 + rgb[s1 + 1]! * a1;
@@ -146,13 +149,14 @@ export function letterboxToTensor(
       rowAIndex = r0;
     }
     if (rowBIndex !== r1) { hresize(r1, rowB); rowBIndex = r1; }
-    for (let x = 0; x < nw; x++) {
-      for (let c = 0; c < 3; c++) {
-        const i = x * 3 + c;
-        // cv2's SIMD vertical pass: drop 4 bits, multiply, shift 16, add, round by 2 bits.
-        const v = (((b0 * (rowA[i]! >> 4)) >> 16) + ((b1 * (rowB[i]! >> 4)) >> 16) + 2) >> 2;
-        out[c * plane + o + x] = (v > 255 ? 255 : v < 0 ? 0 : v) * inv255;
-      }
+    const oG = plane + o;
+    const oB = 2 * plane + o;
+    // cv2's SIMD vertical pass: drop 4 bits, multiply, shift 16, add, round by 2 bits. Weights sum
+    // to 2048, so the result is already within 0..255.
+    for (let x = 0, i = 0; x < nw; x++, i += 3) {
+      out[o + x] = ((((b0 * (rowA[i]! >> 4)) >> 16) + ((b1 * (rowB[i]! >> 4)) >> 16) + 2) >> 2) * inv255;
+      out[oG + x] = ((((b0 * (rowA[i + 1]! >> 4)) >> 16) + ((b1 * (rowB[i + 1]! >> 4)) >> 16) + 2) >> 2) * inv255;
+      out[oB + x] = ((((b0 * (rowA[i + 2]! >> 4)) >> 16) + ((b1 * (rowB[i + 2]! >> 4)) >> 16) + 2) >> 2) * inv255;
     }
   }
   return out;
