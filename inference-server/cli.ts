@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config/load.js';
 import { fetchModel, FetchError, writeTerminationMessage } from './fetch/model-fetch.js';
@@ -17,11 +17,16 @@ fetch   downloads a model (init container): retries, sha256 check, atomic write.
 Environment: PORT, LOG_LEVEL, VISIONOPS_MODEL, VISIONOPS__<SECTION>__<KEY> (e.g. VISIONOPS__OCR__WORKERS=4).`;
 
 /** The embedded default: the demo model the project trains, reading licence plates. */
-export function demoDefaults(root: string) {
+function demoDefaults(root: string) {
   return {
     model: { path: join(root, 'models', 'plate-detector.onnx'), name: 'plate-detector', version: 'demo' },
     ocr: { classes: { plate: { mode: 'line', charset: 'A-Z0-9', normalize: { strip: ' -', uppercase: true } } } },
   };
+}
+
+function modelNameFromPath(path: string): string {
+  const name = basename(path).replace(/\.onnx$/i, '').replace(/[^a-z0-9_.-]+/gi, '-').replace(/^[-_.]+|[-_.]+$/g, '');
+  return name || 'model';
 }
 
 async function serve(args: string[]): Promise<void> {
@@ -47,12 +52,15 @@ async function serve(args: string[]): Promise<void> {
     );
     process.exit(2);
   }
-  const config = loadConfig({
-    ...(values.config ? { file: values.config } : {}),
-    env: process.env,
-    overrides,
-    defaults: values.config ? {} : demo,
-  });
+  // A model given on the command line is named after its file; the plate OCR rule stays, as it
+  // only applies to a class called "plate".
+  const given = values.model ?? process.env.VISIONOPS_MODEL;
+  const defaults = values.config
+    ? {}
+    : given
+      ? { ...demo, model: { path: given, name: modelNameFromPath(given), version: '1' } }
+      : demo;
+  const config = loadConfig({ ...(values.config ? { file: values.config } : {}), env: process.env, overrides, defaults });
   const running = await startServer(config, { listenBeforeReady: true });
   let signalled = false;
   const stop = (signal: string) => {
