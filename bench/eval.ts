@@ -8,7 +8,7 @@
  *    never saw (train 1, val 2, eval 3). Needs Python with numpy, opencv and pillow: $PYTHON, else
  *    .venv/bin/python, else python3 (see training/README.md).
  * 2. Starts the server in-process (loadConfig + startServer, the same OCR rule as `npm start`:
- *    class plate, line mode, A-Z0-9, strip ' -', uppercase) on a free port.
+ *    class plate, line mode, A-Z0-9 without I O Q, strip ' -', uppercase) on a free port.
  * 3. POSTs every image to /v1/detect at confidence 0.001 (for mAP50) and to /v1/read at the
  *    server's default thresholds (precision/recall at the operating point, and plate text).
  * 4. Reports detector P/R at IoU 0.5 and mAP50 (all-point interpolated AP, as yolov5 computes it),
@@ -125,7 +125,8 @@ async function main(): Promise<void> {
     defaults: {
       server: { host: '127.0.0.1', port: 0 },
       model: { path: resolve(values.model), name: 'plate-detector', version: 'eval' },
-      ocr: { classes: { plate: { mode: 'line', charset: 'A-Z0-9', normalize: { strip: ' -', uppercase: true } } } },
+      // the same OCR rule as the demo default of `npm start` (inference-server/cli.ts)
+      ocr: { classes: { plate: { mode: 'line', charset: 'A-HJ-NPR-Z0-9', normalize: { strip: ' -', uppercase: true } } } },
       logging: { level: 'warn' },
     },
   });
