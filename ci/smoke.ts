@@ -81,7 +81,7 @@ const FLAGS: Record<string, string> = {
 
 export const USAGE = `usage: node --experimental-strip-types ci/smoke.ts --url URL [options]
   --url URL                 inference server base URL            (SMOKE_URL, required)
-  --image FILE              sample image (PNG/JPEG/WebP)         (SMOKE_IMAGE, default ci/smoke/plate.png)
+  --image FILE              sample image (PNG/JPEG/WebP)         (SMOKE_IMAGE, default ci/smoke/plate.jpg)
   --endpoint read|detect                                         (SMOKE_ENDPOINT, default read)
   --runs N                  requests to send                     (SMOKE_RUNS, default 3)
   --ready-timeout-ms MS     wait this long for /readyz           (SMOKE_READY_TIMEOUT_MS, default 120000)
@@ -136,7 +136,7 @@ export function optionsFrom(env: Env): SmokeOptions {
   const maxLatency = env.SMOKE_MAX_LATENCY_MS?.trim() ? positiveInt(env, 'SMOKE_MAX_LATENCY_MS', 0) : undefined;
   return {
     url: url.replace(/\/+$/, ''),
-    imagePath: env.SMOKE_IMAGE?.trim() || 'ci/smoke/plate.png',
+    imagePath: env.SMOKE_IMAGE?.trim() || 'ci/smoke/plate.jpg',
     endpoint,
     runs: positiveInt(env, 'SMOKE_RUNS', 3),
     readyTimeoutMs: positiveInt(env, 'SMOKE_READY_TIMEOUT_MS', 120_000, 0),

@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
+import { parse } from 'yaml';
 import { imageSize, main, median, MlflowClient, optionsFrom, runSmoke, settingsFrom, type SmokeOptions } from '../../ci/smoke.js';
 import { REPO_ROOT } from '../cluster/paths.js';
 import { freePorts } from '../cluster/ports.js';
@@ -19,7 +20,7 @@ import { MODELS, startTestServer } from '../server/helpers.js';
 import type { RunningServer } from '../../inference-server/server.js';
 import { MLFLOW, pythonTool } from './python-tools.js';
 
-const SAMPLE = path.join(REPO_ROOT, 'ci/smoke/plate.png');
+const SAMPLE = path.join(REPO_ROOT, 'ci/smoke/plate.jpg');
 const SAMPLE_SHA = createHash('sha256').update(readFileSync(SAMPLE)).digest('hex');
 
 function options(url: string, extra: Partial<SmokeOptions> = {}): SmokeOptions {
@@ -53,7 +54,7 @@ describe('smoke test script (ci/smoke.ts) against the real inference server', fu
     const r = await runSmoke(options(server.url, { expectClass: 'plate', minDetections: 2, runs: 3 }));
     expect(r.failures).to.deep.equal([]);
     expect(r.passed).to.equal(true);
-    expect(r.image).to.deep.include({ sha256: SAMPLE_SHA, width: 640, height: 400, contentType: 'image/png' });
+    expect(r.image).to.deep.include({ sha256: SAMPLE_SHA, width: 960, height: 540, contentType: 'image/jpeg' });
     expect(r.model).to.deep.include({ name: 'fixture', version: '7' });
     expect(r.classes).to.include.members(['plate', 'card']);
     expect(r.latenciesMs).to.have.length(3);
@@ -78,23 +79,25 @@ describe('smoke test script (ci/smoke.ts) against the real inference server', fu
     // A body the server refuses (not an image): every request is an HTTP error, and says so.
     const dir = mkdtempSync(path.join(tmpdir(), 'smoke-'));
     try {
-      const fake = path.join(dir, 'fake.png');
-      writeFileSync(fake, Buffer.concat([readFileSync(SAMPLE).subarray(0, 40), Buffer.alloc(64)]));
+      const fake = path.join(dir, 'truncated.jpg');
+      writeFileSync(fake, readFileSync(SAMPLE).subarray(0, 600));
       const r = await runSmoke(options(server.url, { imagePath: fake, runs: 2 }));
       expect(r.passed).to.equal(false);
       expect(r.failures).to.have.length(2);
-      expect(r.failures[0]).to.match(/^request 1: HTTP 422/);
+      expect(r.failures[0]).to.match(/^request 1: HTTP 422: .*corrupt_image/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
-  it('reads image sizes from PNG and JPEG headers as sharp does', async () => {
-    const png = readFileSync(SAMPLE);
-    expect(imageSize(png)).to.deep.equal({ width: 640, height: 400 });
-    const jpeg = await sharp(png).resize(333, 217).jpeg().toBuffer();
-    const meta = await sharp(jpeg).metadata();
-    expect(imageSize(jpeg)).to.deep.equal({ width: meta.width, height: meta.height });
+  it('reads image sizes from JPEG and PNG headers as sharp does', async () => {
+    const jpeg = readFileSync(SAMPLE);
+    expect(imageSize(jpeg)).to.deep.equal({ width: 960, height: 540 });
+    const png = await sharp(jpeg).resize(333, 217).png().toBuffer();
+    expect(imageSize(png)).to.deep.equal({ width: 333, height: 217 });
+    const progressive = await sharp(jpeg).resize(301, 97).jpeg({ progressive: true }).toBuffer();
+    const meta = await sharp(progressive).metadata();
+    expect(imageSize(progressive)).to.deep.equal({ width: meta.width, height: meta.height });
     expect(imageSize(Buffer.from('RIFF0000WEBPVP8 '))).to.equal(undefined);
     expect(median([5, 1, 3])).to.equal(3);
     expect(median([4, 1, 3, 2])).to.equal(2.5);
@@ -102,7 +105,7 @@ describe('smoke test script (ci/smoke.ts) against the real inference server', fu
 
   it('takes its settings from flags over CI variables, and refuses bad ones with exit code 2', async () => {
     const env = settingsFrom(['--url', 'http://a:1', '--runs=5', '--require-mlflow'], { SMOKE_URL: 'http://ignored', SMOKE_RUNS: '2' });
-    expect(optionsFrom(env)).to.deep.include({ url: 'http://a:1', runs: 5, endpoint: 'read', imagePath: 'ci/smoke/plate.png' });
+    expect(optionsFrom(env)).to.deep.include({ url: 'http://a:1', runs: 5, endpoint: 'read', imagePath: 'ci/smoke/plate.jpg' });
     expect(env.SMOKE_REQUIRE_MLFLOW).to.equal('true');
 
     const noUrl = await runMain([], {});
@@ -139,6 +142,49 @@ describe('smoke test script (ci/smoke.ts) against the real inference server', fu
       { cwd: REPO_ROOT, encoding: 'utf8' },
     );
     expect(tsc.status, tsc.stdout + tsc.stderr).to.equal(0);
+  });
+});
+
+describe('the monitor job\'s sample and default expectations, against the bundled plate detector', function () {
+  // The server as the image runs it (`visionops-server serve`: the bundled model and the plate OCR
+  // rule), started as a process; OCR workers and the model warm-up take a few seconds.
+  this.timeout(120_000);
+  let proc: ChildProcess | undefined;
+  let url = '';
+
+  before(async function () {
+    proc = spawn(process.execPath, ['--import', 'tsx', 'inference-server/cli.ts', 'serve', '--port', '0'], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let log = '';
+    proc.stdout!.on('data', (b: Buffer) => (log += b.toString()));
+    proc.stderr!.on('data', (b: Buffer) => (log += b.toString()));
+    await waitUntil('the server listens', 60_000, async () => {
+      if (proc!.exitCode !== null) throw new Error(`the server exited with ${proc!.exitCode}:\n${log}`);
+      url = /"url":"(http:\/\/[^"]+)"/.exec(log)?.[1] ?? '';
+      return url !== '';
+    });
+  });
+
+  after(async () => {
+    if (proc && proc.exitCode === null) {
+      const exited = new Promise((r) => proc!.once('exit', r));
+      proc.kill('SIGTERM');
+      await exited;
+    }
+  });
+
+  it('finds the plate in ci/smoke/plate.jpg and reads it as the smoke jobs expect', async () => {
+    const smoke = (parse(readFileSync(path.join(REPO_ROOT, '.gitlab-ci.yml'), 'utf8'), { logLevel: 'error' }) as { '.smoke': { variables: Record<string, string> } })['.smoke'].variables;
+    expect(smoke.SMOKE_IMAGE).to.equal('ci/smoke/plate.jpg');
+    const r = await runSmoke(optionsFrom({ ...smoke, SMOKE_URL: url, SMOKE_IMAGE: path.join(REPO_ROOT, smoke.SMOKE_IMAGE!) }));
+    expect(r.failures).to.deep.equal([]);
+    expect(r.endpoint).to.equal('read');
+    expect(r.classes).to.deep.equal([smoke.SMOKE_EXPECT_CLASS]);
+    expect(r.texts).to.deep.equal([smoke.SMOKE_EXPECT_TEXT]);
+    expect(r.model?.name).to.equal('plate-detector');
   });
 });
 
