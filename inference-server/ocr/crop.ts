@@ -22,8 +22,8 @@ export function cropRect(box: Box, margin: number, width: number, height: number
 /**
  * Prepares one detection for tesseract and returns PNG (tesseract.js takes encoded images, not raw
  * pixels). Single-line classes (mode line/word, e.g. plates) get isolateLine(): the crop is
- * binarised, and only the character-like connected components of one text line are kept, deskewed,
- * black on white. That drops what an axis-aligned crop of a tilted plate drags in (frame, background,
+ * binarised, and only the character-like connected components of one text line are kept, levelled
+ * and de-slanted, dark on white. That drops what an axis-aligned crop of a tilted plate drags in (frame, background,
  * EU band, state names, bolts) and handles light-on-dark plates. When no such line is found, and for
  * block/auto classes, the crop is read as before: grey, contrast-stretched, upscaled, white border.
  */
@@ -121,7 +121,8 @@ function components(mask: Uint8Array, w: number, h: number, labels: Int32Array):
  * Finds the text line of a single-line crop (grey, height LINE_WORK_HEIGHT): local-mean binarisation
  * in both polarities, character-sized components (height 12-90 % of the crop, at most 4 characters wide),
  * the group of similar height with the largest summed height whose centres lie on one straight line. Returns those
- * components alone, dark on white, rotated level, scaled to ~48 px characters and padded, as PNG; undefined when fewer than
+ * components alone, dark on white, the line levelled and the strokes made upright (perspective),
+ * scaled to ~48 px characters and padded, as PNG; undefined when fewer than
  * three characters line up.
  */
 export async function isolateLine(grey: Uint8Array, w: number, h: number): Promise<Buffer | undefined> {
@@ -203,21 +204,64 @@ export async function isolateLine(grey: Uint8Array, w: number, h: number): Promi
     out[i] = Math.max(0, Math.min(255, Math.round(((v - lo) / Math.max(1, hi - lo)) * 255)));
   }
 
-  const x1 = Math.max(0, Math.min(...best.comps.map((c) => c.x1)) - 4);
-  const x2 = Math.min(w - 1, Math.max(...best.comps.map((c) => c.x2)) + 4);
-  const angle = (Math.atan(best.slope) * 180) / Math.PI;
-  const pad = Math.round(h * 0.15);
-  let img = sharp(Buffer.from(out.buffer), { raw: { width: w, height: h, channels: 1 } })
-    .extract({ left: x1, top: 0, width: x2 - x1 + 1, height: h });
-  if (Math.abs(angle) > 1) {
-    img = sharp(await img.png({ compressionLevel: 1 }).toBuffer()).rotate(-angle, { background: { r: 255, g: 255, b: 255 } });
+  const pad = Math.round(h * 0.1);
+  // Level the line and straighten the strokes in one resampling: perspective leans the characters
+  // of a plate differently along it, so the stroke slant (dx/dy from each character's second
+  // moments) is fitted as a linear function of x, and output (x, v) samples the source at
+  // (x + slant(x) v, line(x) + v).
+  const chars = best.comps.filter((c) => c.y2 - c.y1 + 1 >= 0.72 * medH);
+  const pts: { x: number; s: number }[] = [];
+  for (const c of chars) {
+    let n = 0, sx = 0, sy = 0, sxy = 0, syy = 0;
+    for (let y = c.y1; y <= c.y2; y++)
+      for (let x = c.x1; x <= c.x2; x++) {
+        const i = y * w + x;
+        if (best.mask[i] && best.labels[i] === c.label) { n++; sx += x; sy += y; sxy += x * y; syy += y * y; }
+      }
+    const vy = syy / n - (sy / n) ** 2;
+    if (vy > 0) pts.push({ x: (c.x1 + c.x2) / 2, s: (sxy / n - (sx / n) * (sy / n)) / vy });
   }
+  const fit = (ps: { x: number; s: number }[]) => {
+    if (ps.length === 0) return () => 0;
+    const mx = ps.reduce((t, p) => t + p.x, 0) / ps.length, ms = ps.reduce((t, p) => t + p.s, 0) / ps.length;
+    let sxx = 0, sxs = 0;
+    for (const p of ps) { sxx += (p.x - mx) ** 2; sxs += (p.x - mx) * (p.s - ms); }
+    const b1 = sxx > 0 ? sxs / sxx : 0;
+    return (x: number) => Math.max(-0.6, Math.min(0.6, ms + b1 * (x - mx)));
+  };
+  let slant = fit(pts);
+  if (pts.length >= 5) {
+    // drop the two characters whose own shape leans most against the trend (7, 4, /-like strokes)
+    const kept = [...pts].sort((p, q) => Math.abs(p.s - slant(p.x)) - Math.abs(q.s - slant(q.x))).slice(0, pts.length - 2);
+    slant = fit(kept);
+  }
+  if (Math.max(Math.abs(slant(left)), Math.abs(slant(right))) < 0.1) slant = () => 0; // upright: leave the glyphs alone
+  const x0 = Math.max(0, left - 4), x1 = Math.min(w - 1, right + 4);
+  const ow = x1 - x0 + 1, oh = Math.ceil(2.2 * medH);
+  const canvas = new Uint8Array(ow * oh).fill(255);
+  for (let xo = 0; xo < ow; xo++) {
+    const x = x0 + xo;
+    const sl = slant(x);
+    const ly = cy0 + best.slope * (x - cxMean);
+    for (let yo = 0; yo < oh; yo++) {
+      const v = yo - oh / 2;
+      const xs = x + sl * v, ys = ly + v;
+      const xi = Math.floor(xs), yi = Math.floor(ys);
+      if (xi < 0 || yi < 0 || xi + 1 >= w || yi + 1 >= h) continue;
+      const fx = xs - xi, fy = ys - yi;
+      const p00 = out[yi * w + xi]!, p10 = out[yi * w + xi + 1]!, p01 = out[(yi + 1) * w + xi]!, p11 = out[(yi + 1) * w + xi + 1]!;
+      canvas[yo * ow + xo] = Math.round(p00 * (1 - fx) * (1 - fy) + p10 * fx * (1 - fy) + p01 * (1 - fx) * fy + p11 * fx * fy);
+    }
+  }
+  const img = sharp(Buffer.from(canvas.buffer), { raw: { width: ow, height: oh, channels: 1 } });
   // Characters about CHAR_HEIGHT px tall: where tesseract's LSTM reads best.
   const scale = CHAR_HEIGHT / medH;
-  const trimmed = await sharp(await img.png({ compressionLevel: 1 }).toBuffer())
+  const png = await img.png({ compressionLevel: 1 }).toBuffer();
+  const trimmed = await sharp(png)
     .trim({ background: '#ffffff', threshold: 10 })
     .png({ compressionLevel: 1 })
-    .toBuffer({ resolveWithObject: true });
+    .toBuffer({ resolveWithObject: true })
+    .catch(() => sharp(png).toBuffer({ resolveWithObject: true }));
   return sharp(trimmed.data)
     .resize({ width: Math.max(1, Math.round(trimmed.info.width * scale)), height: Math.max(1, Math.round(trimmed.info.height * scale)), kernel: 'cubic' })
     .extend({ top: pad, bottom: pad, left: pad, right: pad, background: { r: 255, g: 255, b: 255 } })
