@@ -280,8 +280,9 @@ def parse_args():
     ap.add_argument("--runs-dir", type=Path, default=ROOT / "training/runs")
     ap.add_argument("--mlflow-dir", type=Path, default=ROOT / "training/mlruns")
     ap.add_argument("--mlflow-port", type=int, default=0, help="0: a free port")
-    ap.add_argument("--publish", type=Path, default=ROOT / "models/plate-detector.onnx",
-                    help="copy the exported ONNX here ('' to skip)")
+    ap.add_argument("--publish", type=Path, default=None,
+                    help="copy the exported ONNX here ('' to skip; default models/plate-detector.onnx, "
+                         "nothing with --smoke)")
     ap.add_argument("--train-n", type=int, default=12000)
     ap.add_argument("--val-n", type=int, default=500)
     ap.add_argument("--train-seed", type=int, default=1)
@@ -303,6 +304,8 @@ def parse_args():
     if a.smoke:
         a.train_n, a.val_n, a.epochs = min(a.train_n, 64), min(a.val_n, 32), 1
         a.data_dir = a.data_dir / "smoke"
+    if a.publish is None:
+        a.publish = Path("") if a.smoke else ROOT / "models/plate-detector.onnx"
     return a
 
 
@@ -480,12 +483,15 @@ def main():
                 client.create_registered_model(name, description="YOLOv5n licence-plate detector trained on synthetic scenes")
             mv = client.create_model_version(name, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id,
                                              tags={"onnx_sha256": digest, "imgsz": str(a.imgsz)})
-            client.set_registered_model_alias(name, "champion", mv.version)
-            summary["registered"] = {"name": name, "version": mv.version, "alias": "champion"}
+            # A smoke run is registered (the pipeline is the point) but never becomes the champion.
+            alias = None if a.smoke else "champion"
+            if alias:
+                client.set_registered_model_alias(name, alias, mv.version)
+            summary["registered"] = {"name": name, "version": mv.version, "alias": alias}
             summary["wall_s"] = round(time.time() - t_start)
             (out / "summary.json").write_text(json.dumps(summary, indent=1))
             mlflow.log_artifact(str(out / "summary.json"))
-            log(f"registered {name} v{mv.version} @champion; run {run.info.run_id}")
+            log(f"registered {name} v{mv.version}{' @' + alias if alias else ''}; run {run.info.run_id}")
 
     if str(a.publish) not in ("", "."):
         a.publish.parent.mkdir(parents=True, exist_ok=True)
