@@ -2,7 +2,7 @@ import type { KubeConfig, KubernetesListObject, KubernetesObject, V1Pod } from '
 import { GROUP, type ModelService, PLURAL, VERSION } from '../crds/modelservice.js';
 import { MANAGED_SELECTOR } from './builders/meta.js';
 import type { OperatorConfig } from './config.js';
-import { FIELD_MANAGER, trimManagedFields } from './controller/child-sync.js';
+import { dropManagedFields, trimDeploymentForCache, trimPodForCache } from './controller/child-sync.js';
 import { keyOf, ownerKey, podOwnerKey } from './controller/owners.js';
 import { type CacheReader, ModelServiceReconciler } from './controller/reconciler.js';
 import { CHILD_KINDS, type ChildKind } from './desired-state.js';
@@ -260,7 +260,7 @@ export class Manager {
             ? await clients.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL })
             : await clients.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })) as KubernetesListObject<KubernetesObject>,
         onRestart: restarts(PLURAL),
-        transform: (obj) => trimManagedFields(obj),
+        transform: dropManagedFields,
       },
       {
         add: (obj) => this.onModelService(obj),
@@ -289,8 +289,7 @@ export class Manager {
             labelSelector: MANAGED_SELECTOR,
             list: () => clients.objects.list(child.apiVersion, child.kind, ns, undefined, undefined, undefined, undefined, MANAGED_SELECTOR),
             onRestart: restarts(child.plural),
-            // The Deployment's own entry tells whether spec.replicas must be handed over to an HPA.
-            transform: (obj) => trimManagedFields(obj, (manager) => child.kind === 'Deployment' && manager === FIELD_MANAGER),
+            transform: child.kind === 'Deployment' ? trimDeploymentForCache : dropManagedFields,
           },
           {
             add: enqueueOwner,
@@ -327,7 +326,7 @@ export class Manager {
         list: () =>
           ns ? clients.core.listNamespacedPod({ namespace: ns, labelSelector: MANAGED_SELECTOR }) : clients.core.listPodForAllNamespaces({ labelSelector: MANAGED_SELECTOR }),
         onRestart: restarts('pods'),
-        transform: (pod) => trimManagedFields(pod),
+        transform: trimPodForCache,
       },
       { add: (p) => indexPod(p, true), update: (p) => indexPod(p, true), delete: (p) => indexPod(p, false) },
     );

@@ -151,10 +151,28 @@ export function replicasHandover(desired: Child, live: KubernetesObject | undefi
   return { apiVersion: desired.apiVersion, kind: desired.kind, metadata: { name: desired.metadata.name, namespace: desired.metadata.namespace }, spec: { replicas } } as KubernetesObject;
 }
 
-/** Keeps only the operator's own managedFields entries: the cache needs them for replicasHandover, nothing else. */
-export function trimManagedFields(obj: KubernetesObject, keep: (manager: string | undefined) => boolean = () => false): void {
-  if (!obj.metadata?.managedFields) return;
-  const kept = obj.metadata.managedFields.filter((e) => keep(e.manager));
-  if (kept.length) obj.metadata.managedFields = kept;
+/**
+ * The cache copy of a Deployment keeps one fact from managedFields: whether the operator's apply
+ * owns spec.replicas (replicasHandover needs it). The full entries mirror every field and would
+ * double the size of each cached Deployment.
+ */
+export function trimDeploymentForCache(obj: KubernetesObject): void {
+  const ownsReplicas = managerOwns(obj.metadata?.managedFields, FIELD_MANAGER, ['spec', 'replicas']);
+  if (!obj.metadata) return;
+  if (ownsReplicas) obj.metadata.managedFields = [{ manager: FIELD_MANAGER, operation: 'Apply', fieldsV1: { 'f:spec': { 'f:replicas': {} } } }];
   else delete obj.metadata.managedFields;
+}
+
+/** For every other cached kind: managedFields are never read, and are often a third of the object. */
+export function dropManagedFields(obj: KubernetesObject): void {
+  delete obj.metadata?.managedFields;
+}
+
+/**
+ * Pods are only read for their status (conditions, container states) and the model annotations;
+ * the spec is most of a Pod and the cache holds one per replica.
+ */
+export function trimPodForCache(pod: KubernetesObject & { spec?: unknown }): void {
+  dropManagedFields(pod);
+  delete pod.spec;
 }

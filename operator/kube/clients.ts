@@ -4,14 +4,14 @@ import {
   CoreV1Api,
   createConfiguration,
   CustomObjectsApi,
-  IsomorphicFetchHttpLibrary,
   type KubeConfig,
   KubernetesObjectApi,
   type RequestContext,
-  type ResponseContext,
+  ResponseContext,
   ServerConfiguration,
   wrapHttpLibrary,
 } from '@kubernetes/client-node';
+import http from 'node:http';
 import https from 'node:https';
 
 /** Called once per API request with its HTTP method, the path and the status (0 for a network error). */
@@ -32,6 +32,41 @@ export interface ClientOptions {
   observe?: RequestObserver;
   /** Upper bound on parallel connections to the API server. */
   maxSockets?: number;
+  /** A request whose connection stays silent this long fails (and the reconcile is retried). */
+  timeoutMs?: number;
+}
+
+/**
+ * One request over node's own http(s) client. client-node's default goes through node-fetch 2,
+ * whose check for truncated chunked responses misfires on kept-alive sockets: a socket already
+ * handed to the next request still has a 'data' listener when the previous response closes, and
+ * a complete response is failed with "Premature close".
+ */
+function send(request: RequestContext, timeoutMs: number): Promise<ResponseContext> {
+  const url = new URL(request.getUrl());
+  const body = request.getBody();
+  if (body !== undefined && typeof body !== 'string') return Promise.reject(new Error('only string request bodies are supported'));
+  const signal = request.getSignal();
+  return new Promise((resolve, reject) => {
+    const req = (url.protocol === 'https:' ? https : http).request(
+      url,
+      { method: String(request.getHttpMethod()), headers: request.getHeaders(), agent: request.getAgent(), ...(signal ? { signal } : {}) },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const data = Buffer.concat(chunks);
+          const headers: Record<string, string> = {};
+          for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+          resolve(new ResponseContext(res.statusCode ?? 0, headers, { text: async () => data.toString('utf8'), binary: async () => data }));
+        });
+      },
+    );
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no response from ${url.host} within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 /**
@@ -64,19 +99,17 @@ export async function makeClients(kc: KubeConfig, opts: ClientOptions = {}): Pro
       if (cluster.server.startsWith('https:')) context.setAgent(agent);
     },
   };
-  const fetchLibrary = new IsomorphicFetchHttpLibrary();
   const observe = opts.observe;
+  const timeoutMs = opts.timeoutMs ?? 60_000;
   const httpApi = wrapHttpLibrary({
     async send(request: RequestContext): Promise<ResponseContext> {
-      if (!observe) return fetchLibrary.send(request).toPromise();
       const method = String(request.getHttpMethod());
-      const path = new URL(request.getUrl()).pathname;
       try {
-        const response = await fetchLibrary.send(request).toPromise();
-        observe(method, path, response.httpStatusCode);
+        const response = await send(request, timeoutMs);
+        observe?.(method, new URL(request.getUrl()).pathname, response.httpStatusCode);
         return response;
       } catch (err) {
-        observe(method, path, 0);
+        observe?.(method, new URL(request.getUrl()).pathname, 0);
         throw err;
       }
     },

@@ -10,9 +10,11 @@ import {
   projectionHash,
   replicasHandover,
   subsetEqual,
-  trimManagedFields,
+  trimDeploymentForCache,
+  trimPodForCache,
   withAppliedHash,
 } from '../../operator/controller/child-sync.js';
+import { applyPhases } from '../../operator/controller/reconciler.js';
 import { desiredState } from '../../operator/desired-state.js';
 import { config, modelService } from './fixtures.js';
 
@@ -122,11 +124,35 @@ describe('handing spec.replicas over to an HPA', () => {
     expect(replicasHandover(autoscaled, undefined)).to.equal(undefined);
   });
 
-  it('trims the cache copy to the managedFields entries that matter', () => {
-    const live = asStored(deploymentOf().object, (o) => (o.metadata.managedFields = owned));
-    trimManagedFields(live, (m) => m === FIELD_MANAGER);
-    expect(live.metadata?.managedFields?.map((f) => f.manager)).to.deep.equal([FIELD_MANAGER]);
-    trimManagedFields(live);
-    expect(live.metadata).to.not.have.property('managedFields');
+  it('the cached Deployment keeps only whether the operator owns spec.replicas, and the handover still works from it', () => {
+    const autoscaled = deploymentOf(modelService({ autoscaling: { minReplicas: 2, maxReplicas: 5 } })).object;
+    const live = asStored(deploymentOf(modelService({ replicas: 3 })).object, (o) => (o.metadata.managedFields = owned));
+    trimDeploymentForCache(live);
+    expect(live.metadata?.managedFields).to.deep.equal([{ manager: FIELD_MANAGER, operation: 'Apply', fieldsV1: { 'f:spec': { 'f:replicas': {} } } }]);
+    expect(replicasHandover(autoscaled, live)).to.not.equal(undefined);
+    const notOwned = asStored(deploymentOf().object, (o) => (o.metadata.managedFields = [owned[1]]));
+    trimDeploymentForCache(notOwned);
+    expect(notOwned.metadata).to.not.have.property('managedFields');
+  });
+
+  it('the cached Pod keeps metadata and status, which is all the status calculation reads', () => {
+    const pod = { metadata: { name: 'p', labels: { a: 'b' }, managedFields: owned }, spec: { containers: [] }, status: { phase: 'Running' } };
+    trimPodForCache(pod);
+    expect(pod).to.deep.equal({ metadata: { name: 'p', labels: { a: 'b' } }, status: { phase: 'Running' } });
+  });
+});
+
+describe('apply rounds', () => {
+  it('applies what pods mount and the Service before the Deployment, and what refers to it after', () => {
+    const full = desiredState(
+      modelService({ autoscaling: { minReplicas: 2, maxReplicas: 4 }, ingress: { host: 'a.example.com' }, archive: { enabled: true } }),
+      config,
+    ).apply;
+    expect(applyPhases(full).map((p) => p.map((c) => c.kind))).to.deep.equal([
+      ['ConfigMap', 'PersistentVolumeClaim', 'Service'],
+      ['Deployment'],
+      ['HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Ingress'],
+    ]);
+    expect(applyPhases(desiredState(modelService(), config).apply).map((p) => p.map((c) => c.kind))).to.deep.equal([['ConfigMap', 'Service'], ['Deployment']]);
   });
 });
