@@ -1,6 +1,6 @@
 /**
- * The operator process: `npm run operator` (or `node dist/operator/main.js` in the image) runs it
- * against the current kubeconfig, or in-cluster with the pod's ServiceAccount.
+ * The operator process: `npm run operator` runs it against the current kubeconfig; the image runs
+ * the bundle of this file (`npm run build:operator`) in-cluster with the pod's ServiceAccount.
  *
  * Exit codes: 0 after SIGTERM/SIGINT (lease released), 1 when leadership was lost (the pod
  * restarts and campaigns again, as controller-runtime managers do), 2 for a configuration error.
