@@ -1,4 +1,4 @@
-import type { KubeConfig, KubernetesListObject, KubernetesObject, V1Pod } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject, V1Pod } from '@kubernetes/client-node';
 import { GROUP, type ModelService, PLURAL, VERSION } from '../crds/modelservice.js';
 import { MANAGED_SELECTOR } from './builders/meta.js';
 import type { OperatorConfig } from './config.js';
@@ -7,7 +7,7 @@ import { keyOf, ownerKey, podOwnerKey } from './controller/owners.js';
 import { type CacheReader, ModelServiceReconciler } from './controller/reconciler.js';
 import { CHILD_KINDS, type ChildKind } from './desired-state.js';
 import { serveHealth, serveMetrics, type RunningServer } from './http-servers.js';
-import { type KubeClients, makeClients, resourceOfPath } from './kube/clients.js';
+import { collectionPath, type KubeClients, makeClients, resourceOfPath } from './kube/clients.js';
 import { EventRecorder } from './kube/events.js';
 import { ResilientInformer } from './kube/informer.js';
 import { LeaderElector } from './kube/leader-election.js';
@@ -28,11 +28,6 @@ export interface ManagerOptions {
 
 /** Why a manager stopped: asked to, or it lost the leader lease (then the process should exit non-zero). */
 export type StopReason = 'stopped' | 'leadership-lost';
-
-function collectionPath(apiVersion: string, plural: string, namespace: string | undefined): string {
-  const base = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
-  return namespace ? `${base}/namespaces/${namespace}/${plural}` : `${base}/${plural}`;
-}
 
 /**
  * The whole operator in one object: informers, work queue, workers, leader election, metrics
@@ -114,8 +109,9 @@ export class Manager {
 
     const m = this.metrics;
     this.clients = await makeClients(kubeConfig, {
-      observe: (method, path, status) => {
+      observe: (method, path, status, seconds) => {
         m.restRequests.labels(status ? String(status) : '<error>', method).inc();
+        m.restLatency.labels(method).observe(seconds);
         if (method !== 'GET') m.apiWrites.labels(resourceOfPath(path), method).inc();
       },
     });
@@ -129,8 +125,7 @@ export class Manager {
         children,
         pods: (namespace, name) => [...(this.podIndex.get(keyOf(namespace, name))?.values() ?? [])],
       },
-      objects: this.clients.objects,
-      custom: this.clients.custom,
+      api: this.clients.raw,
       config: this.opts.config,
       recorder: this.recorder,
       metrics: this.metrics,
@@ -178,9 +173,10 @@ export class Manager {
       clearInterval(this.resyncTimer);
       this.leading = false;
       this.metrics.leaderStatus.labels(this.opts.settings.leaderElection.name).set(0);
-      // Let reconciles in flight finish (bounded): a half-applied set of children is only fixed by the next leader.
-      await Promise.race([this.queue.shutdownWithDrain(), new Promise((r) => setTimeout(r, 10_000).unref())]);
-      await Promise.all(this.workers);
+      // Let reconciles in flight finish (bounded: a request can hang until its timeout); a
+      // half-applied set of children is fixed by whoever reconciles next.
+      const drained = Promise.all([this.queue.shutdownWithDrain(), ...this.workers]);
+      await Promise.race([drained, new Promise((r) => setTimeout(r, 10_000).unref())]);
       // Only a leader that stopped on purpose releases the lease; a lost one is not ours to touch.
       if (reason === 'stopped') await this.elector?.stop();
       await Promise.all(this.informers().map((i) => i.stop()));
@@ -255,10 +251,7 @@ export class Manager {
         ...common,
         name: PLURAL,
         path: collectionPath(`${GROUP}/${VERSION}`, PLURAL, ns),
-        list: async () =>
-          (ns
-            ? await clients.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL })
-            : await clients.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })) as KubernetesListObject<KubernetesObject>,
+        list: () => clients.raw.list(collectionPath(`${GROUP}/${VERSION}`, PLURAL, ns)),
         onRestart: restarts(PLURAL),
         transform: dropManagedFields,
       },
@@ -287,7 +280,7 @@ export class Manager {
             name: child.plural,
             path: collectionPath(child.apiVersion, child.plural, ns),
             labelSelector: MANAGED_SELECTOR,
-            list: () => clients.objects.list(child.apiVersion, child.kind, ns, undefined, undefined, undefined, undefined, MANAGED_SELECTOR),
+            list: () => clients.raw.list(collectionPath(child.apiVersion, child.plural, ns), MANAGED_SELECTOR),
             onRestart: restarts(child.plural),
             transform: child.kind === 'Deployment' ? trimDeploymentForCache : dropManagedFields,
           },
@@ -295,8 +288,11 @@ export class Manager {
             add: enqueueOwner,
             update: enqueueOwner,
             delete: (obj) => {
-              const key = enqueueOwner(obj);
-              if (key) this.reconciler?.forgetChild(key, { ...obj, kind: child.kind });
+              // Someone deleted a child: putting it back comes before status refreshes.
+              const key = ownerKey(obj);
+              if (!key) return;
+              this.reconciler?.forgetChild(key, { ...obj, kind: child.kind });
+              this.queue.add(key, 'high');
             },
           },
         ),
@@ -323,8 +319,7 @@ export class Manager {
         name: 'pods',
         path: collectionPath('v1', 'pods', ns),
         labelSelector: MANAGED_SELECTOR,
-        list: () =>
-          ns ? clients.core.listNamespacedPod({ namespace: ns, labelSelector: MANAGED_SELECTOR }) : clients.core.listPodForAllNamespaces({ labelSelector: MANAGED_SELECTOR }),
+        list: () => clients.raw.list<V1Pod>(collectionPath('v1', 'pods', ns), MANAGED_SELECTOR),
         onRestart: restarts('pods'),
         transform: trimPodForCache,
       },
@@ -339,6 +334,7 @@ export class Manager {
     // Status writes (ours) bump the resourceVersion but not the generation: nothing to do for them.
     if (this.generations.has(key) && this.generations.get(key) === generation && !deleting) return;
     this.generations.set(key, generation);
-    this.queue.add(key);
+    // New or edited: its children come before the status refreshes of the others.
+    this.queue.add(key, 'high');
   }
 }

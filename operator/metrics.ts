@@ -29,6 +29,13 @@ export function createOperatorMetrics(controller: string) {
     queueRetries: new client.Counter({ name: 'workqueue_retries_total', help: 'Total number of retries handled by workqueue', labelNames: ['name'] as const, registers: r }),
     leaderStatus: new client.Gauge({ name: 'leader_election_master_status', help: '1 while this instance holds the leader lease, else 0', labelNames: ['name'] as const, registers: r }),
     restRequests: new client.Counter({ name: 'rest_client_requests_total', help: 'Number of HTTP requests to the API server, by status code and method', labelNames: ['code', 'method'] as const, registers: r }),
+    restLatency: new client.Histogram({
+      name: 'rest_client_request_duration_seconds',
+      help: 'Request latency to the API server, by method',
+      labelNames: ['verb'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: r,
+    }),
     apiWrites: new client.Counter({
       name: 'visionops_operator_api_writes_total',
       help: 'Write requests (POST, PUT, PATCH, DELETE) to the API server by resource: what a no-op resync must leave at zero (leases excepted)',

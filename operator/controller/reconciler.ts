@@ -1,18 +1,9 @@
-import {
-  ApiException,
-  type KubernetesObject,
-  type KubernetesObjectApi,
-  type CustomObjectsApi,
-  PatchStrategy,
-  setHeaderOptions,
-  type V1Deployment,
-  type V1Ingress,
-  type V1Pod,
-} from '@kubernetes/client-node';
-import { API_VERSION, GROUP, KIND, type ModelService, type ModelServiceStatus, PLURAL, VERSION } from '../../crds/modelservice.js';
+import { ApiException, type KubernetesObject, type V1Deployment, type V1Ingress, type V1Pod } from '@kubernetes/client-node';
+import { API_VERSION, KIND, type ModelService, type ModelServiceStatus, PLURAL } from '../../crds/modelservice.js';
 import { InvalidSpecError } from '../builders/model-source.js';
 import type { OperatorConfig } from '../config.js';
-import { type Child, type ChildKind, type ChildRef, desiredState, type DesiredState } from '../desired-state.js';
+import { type Child, CHILD_KINDS, type ChildKind, type ChildRef, desiredState, type DesiredState } from '../desired-state.js';
+import { objectPath, type RawClient } from '../kube/clients.js';
 import type { EventRecorder } from '../kube/events.js';
 import { errorMessage, type Logger } from '../log.js';
 import type { OperatorMetrics } from '../metrics.js';
@@ -45,8 +36,7 @@ export interface ReconcilerCaches {
 
 export interface ReconcilerDeps {
   caches: ReconcilerCaches;
-  objects: KubernetesObjectApi;
-  custom: CustomObjectsApi;
+  api: RawClient;
   config: OperatorConfig;
   recorder: EventRecorder;
   metrics: OperatorMetrics;
@@ -59,7 +49,13 @@ export class ReconcileError extends Error {
   override name = 'ReconcileError';
 }
 
-const serverSideApply = () => setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
+const PLURALS = new Map<string, string>(CHILD_KINDS.map((k) => [k.kind, k.plural]));
+
+function pathOf(obj: { apiVersion: string; kind: string; metadata: { name: string; namespace: string } }, subresource?: string): string {
+  const plural = obj.kind === KIND ? PLURAL : PLURALS.get(obj.kind);
+  if (!plural) throw new Error(`no resource for kind ${obj.kind}`);
+  return objectPath(obj.apiVersion, plural, obj.metadata.namespace, obj.metadata.name, subresource);
+}
 
 /**
  * A request the API server refused as such (as opposed to timeouts, 5xx, 409, 429, which are only
@@ -190,12 +186,13 @@ export class ModelServiceReconciler {
     const decision = decideApply(object, hash, live, memos.get(ck), nowMs);
     if (!decision.apply) return undefined;
 
+    const path = pathOf(object);
     const handover = replicasHandover(object, live);
     if (handover) {
-      await this.deps.objects.patch(handover, undefined, undefined, HANDOVER_MANAGER, true, PatchStrategy.ServerSideApply);
+      await this.deps.api.apply(path, handover, HANDOVER_MANAGER);
       this.deps.log.info('handed spec.replicas over before autoscaling takes it', { modelService: key, replicas: (handover as V1Deployment).spec?.replicas });
     }
-    const result = await this.deps.objects.patch(object, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+    const result = await this.deps.api.apply<KubernetesObject>(path, object, FIELD_MANAGER);
     memos.set(ck, { hash, projection: projectionHash(result, object), atMs: nowMs });
     this.deps.metrics.childApplies.labels(child.kind).inc();
     this.deps.log.debug('applied', { modelService: key, kind: child.kind, name: child.metadata.name, why: decision.why });
@@ -207,16 +204,11 @@ export class ModelServiceReconciler {
     // Only what this ModelService controls: a same-named object of someone else's stays.
     if (!live || !controlledBy(live, ms.metadata.uid)) return;
     try {
-      await this.deps.objects.delete(
-        { apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace } },
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        'Background',
+      await this.deps.api.delete(pathOf({ apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace } }), {
+        propagationPolicy: 'Background',
         // The uid precondition: never the object someone recreated under that name meanwhile.
-        { preconditions: { uid: live.metadata?.uid } },
-      );
+        preconditions: { uid: live.metadata?.uid },
+      });
       this.deps.log.info('deleted', { modelService: key, kind: ref.kind, name: ref.name });
     } catch (err) {
       ignoreStatus(err, 404, 409);
@@ -257,19 +249,8 @@ export class ModelServiceReconciler {
 
     let stored: ModelServiceStatus = next;
     try {
-      const result = (await this.deps.custom.patchNamespacedCustomObjectStatus(
-        {
-          group: GROUP,
-          version: VERSION,
-          namespace: ms.metadata.namespace,
-          plural: PLURAL,
-          name: ms.metadata.name,
-          body: { apiVersion: API_VERSION, kind: KIND, metadata: { name: ms.metadata.name, namespace: ms.metadata.namespace }, status: next },
-          fieldManager: FIELD_MANAGER,
-          force: true,
-        },
-        serverSideApply(),
-      )) as { status?: ModelServiceStatus };
+      const body = { apiVersion: API_VERSION, kind: KIND, metadata: { name: ms.metadata.name, namespace: ms.metadata.namespace }, status: next };
+      const result = await this.deps.api.apply<KubernetesObject & { status?: ModelServiceStatus }>(pathOf(body, 'status'), body, FIELD_MANAGER);
       stored = result.status ?? next;
     } catch (err) {
       // Deleted meanwhile: nothing to report on.

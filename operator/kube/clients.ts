@@ -1,29 +1,37 @@
 import {
+  ApiException,
   AppsV1Api,
   CoordinationV1Api,
   CoreV1Api,
   createConfiguration,
   CustomObjectsApi,
+  HttpMethod,
   type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
   KubernetesObjectApi,
-  type RequestContext,
+  PatchStrategy,
+  RequestContext,
   ResponseContext,
   ServerConfiguration,
   wrapHttpLibrary,
 } from '@kubernetes/client-node';
 import http from 'node:http';
 import https from 'node:https';
+import { performance } from 'node:perf_hooks';
 
-/** Called once per API request with its HTTP method, the path and the status (0 for a network error). */
-export type RequestObserver = (method: string, path: string, status: number) => void;
+/** Called once per API request with its HTTP method, the path, the status (0 for a network error) and its duration. */
+export type RequestObserver = (method: string, path: string, status: number, seconds: number) => void;
 
 export interface KubeClients {
   core: CoreV1Api;
   apps: AppsV1Api;
   custom: CustomObjectsApi;
   coordination: CoordinationV1Api;
-  /** Generic access by apiVersion/kind: server-side apply and delete of every child kind. */
+  /** Generic access by apiVersion/kind (discovers the resource name on first use). */
   objects: KubernetesObjectApi;
+  /** JSON in, JSON out, for the hot paths: applies, deletes and informer lists. */
+  raw: RawClient;
   /** Closes the pooled connections (the process can exit without waiting for idle sockets). */
   close(): void;
 }
@@ -34,6 +42,29 @@ export interface ClientOptions {
   maxSockets?: number;
   /** A request whose connection stays silent this long fails (and the reconcile is retried). */
   timeoutMs?: number;
+}
+
+/** Collection path of a resource, e.g. /apis/apps/v1/namespaces/x/deployments. */
+export function collectionPath(apiVersion: string, plural: string, namespace?: string): string {
+  const base = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+  return namespace ? `${base}/namespaces/${encodeURIComponent(namespace)}/${plural}` : `${base}/${plural}`;
+}
+
+export function objectPath(apiVersion: string, plural: string, namespace: string, name: string, subresource?: string): string {
+  return `${collectionPath(apiVersion, plural, namespace)}/${encodeURIComponent(name)}${subresource ? `/${subresource}` : ''}`;
+}
+
+/**
+ * The operator's hot paths without client-node's typed layer: the typed API turns every response
+ * into class instances (a second copy of each object, all garbage a moment later) and
+ * KubernetesObjectApi first asks discovery for a resource name the operator already knows.
+ * Errors are ApiException, as from the typed API.
+ */
+export interface RawClient {
+  /** Server-side apply under `fieldManager`, forcing conflicts (the operator owns these fields). */
+  apply<T extends KubernetesObject>(path: string, body: object, fieldManager: string): Promise<T>;
+  delete(path: string, options?: object): Promise<void>;
+  list<T extends KubernetesObject>(path: string, labelSelector?: string): Promise<KubernetesListObject<T>>;
 }
 
 /**
@@ -104,17 +135,41 @@ export async function makeClients(kc: KubeConfig, opts: ClientOptions = {}): Pro
   const httpApi = wrapHttpLibrary({
     async send(request: RequestContext): Promise<ResponseContext> {
       const method = String(request.getHttpMethod());
+      const started = performance.now();
+      const seconds = () => (performance.now() - started) / 1000;
       try {
         const response = await send(request, timeoutMs);
-        observe?.(method, new URL(request.getUrl()).pathname, response.httpStatusCode);
+        observe?.(method, new URL(request.getUrl()).pathname, response.httpStatusCode, seconds());
         return response;
       } catch (err) {
-        observe?.(method, new URL(request.getUrl()).pathname, 0);
+        observe?.(method, new URL(request.getUrl()).pathname, 0, seconds());
         throw err;
       }
     },
   });
   const configuration = createConfiguration({ baseServer: new ServerConfiguration(cluster.server, {}), authMethods: { default: auth }, httpApi });
+
+  const request = async <T>(method: HttpMethod, path: string, query: Record<string, string>, body?: object, contentType = 'application/json'): Promise<T> => {
+    const url = new URL(cluster.server.replace(/\/$/, '') + path);
+    for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
+    const ctx = new RequestContext(url.toString(), method);
+    ctx.setHeaderParam('Accept', 'application/json');
+    if (body !== undefined) {
+      ctx.setHeaderParam('Content-Type', contentType);
+      ctx.setBody(JSON.stringify(body));
+    }
+    await auth.applySecurityAuthentication(ctx);
+    const response = await httpApi.send(ctx).toPromise();
+    const text = await response.body.text();
+    if (response.httpStatusCode >= 300) throw new ApiException(response.httpStatusCode, `HTTP ${response.httpStatusCode} from ${method} ${path}`, text, response.headers);
+    return (text ? JSON.parse(text) : undefined) as T;
+  };
+  const raw: RawClient = {
+    apply: (path, body, fieldManager) => request(HttpMethod.PATCH, path, { fieldManager, force: 'true' }, body, PatchStrategy.ServerSideApply),
+    delete: async (path, options) => void (await request(HttpMethod.DELETE, path, {}, options)),
+    list: (path, labelSelector) => request(HttpMethod.GET, path, labelSelector ? { labelSelector } : {}),
+  };
+
   return {
     core: new CoreV1Api(configuration),
     apps: new AppsV1Api(configuration),
@@ -122,6 +177,7 @@ export async function makeClients(kc: KubeConfig, opts: ClientOptions = {}): Pro
     coordination: new CoordinationV1Api(configuration),
     // Every child carries its namespace, so the kubeconfig's default namespace never applies.
     objects: new KubernetesObjectApi(configuration),
+    raw,
     close: () => agent.destroy(),
   };
 }

@@ -13,6 +13,14 @@ export interface QueueObserver {
 
 const noObserver: QueueObserver = { added() {}, depth() {}, queued() {}, worked() {}, retried() {} };
 
+/**
+ * Two lanes: 'high' items are handed out before any 'normal' one. The controller puts spec
+ * changes (a new ModelService, an edit, a deleted child) in the high lane and the many status
+ * refreshes that pod and Deployment events cause in the normal one, so a burst of new
+ * ModelServices gets its children before earlier ones get their next status update.
+ */
+export type Priority = 'high' | 'normal';
+
 export interface WorkQueueOptions<K> {
   rateLimiter?: RateLimiter<K>;
   observer?: QueueObserver;
@@ -28,8 +36,9 @@ export interface WorkQueueOptions<K> {
  * - failures back off per item, and retries as a whole are rate limited.
  */
 export class WorkQueue<K> {
-  private readonly queue: K[] = [];
-  private readonly dirty = new Set<K>();
+  private readonly lanes: Record<Priority, K[]> = { high: [], normal: [] };
+  /** Lane of each dirty item: where it is queued, or where it goes once its worker is done. */
+  private readonly dirty = new Map<K, Priority>();
   private readonly processing = new Set<K>();
   private readonly enqueuedAt = new Map<K, number>();
   private readonly startedAt = new Map<K, number>();
@@ -48,20 +57,33 @@ export class WorkQueue<K> {
   }
 
   get length(): number {
-    return this.queue.length;
+    return this.lanes.high.length + this.lanes.normal.length;
   }
 
   get isShuttingDown(): boolean {
     return this.shuttingDown;
   }
 
-  add(item: K): void {
-    if (this.shuttingDown || this.dirty.has(item)) return;
+  add(item: K, priority: Priority = 'normal'): void {
+    if (this.shuttingDown) return;
+    const queued = this.dirty.get(item);
+    if (queued !== undefined) {
+      // Already waiting: at most move it up to the high lane.
+      if (queued === 'normal' && priority === 'high') {
+        this.dirty.set(item, 'high');
+        if (!this.processing.has(item)) {
+          const lane = this.lanes.normal;
+          lane.splice(lane.indexOf(item), 1);
+          this.lanes.high.push(item);
+        }
+      }
+      return;
+    }
     this.observer.added();
-    this.dirty.add(item);
+    this.dirty.set(item, priority);
     this.enqueuedAt.set(item, this.now());
     if (this.processing.has(item)) return;
-    this.push(item);
+    this.push(item, priority);
   }
 
   /** Adds the item once `delayMs` has passed; an earlier pending add of the same item wins. */
@@ -111,7 +133,8 @@ export class WorkQueue<K> {
     const started = this.startedAt.get(item);
     this.startedAt.delete(item);
     if (started !== undefined) this.observer.worked((this.now() - started) / 1000);
-    if (this.dirty.has(item) && !this.shuttingDown) this.push(item);
+    const pending = this.dirty.get(item);
+    if (pending !== undefined && !this.shuttingDown) this.push(item, pending);
     if (this.processing.size === 0) this.drained.splice(0).forEach((f) => f());
   }
 
@@ -134,20 +157,20 @@ export class WorkQueue<K> {
     await new Promise<void>((resolve) => this.drained.push(resolve));
   }
 
-  private push(item: K): void {
+  private push(item: K, priority: Priority): void {
     const getter = this.getters.shift();
     if (getter) {
       getter(this.start(item));
       return;
     }
-    this.queue.push(item);
-    this.observer.depth(this.queue.length);
+    this.lanes[priority].push(item);
+    this.observer.depth(this.length);
   }
 
   private take(): K | undefined {
-    if (this.shuttingDown || this.queue.length === 0) return undefined;
-    const item = this.queue.shift() as K;
-    this.observer.depth(this.queue.length);
+    if (this.shuttingDown || this.length === 0) return undefined;
+    const item = (this.lanes.high.length ? this.lanes.high : this.lanes.normal).shift() as K;
+    this.observer.depth(this.length);
     return this.start(item);
   }
 

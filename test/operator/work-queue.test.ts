@@ -77,6 +77,27 @@ describe('work queue', () => {
     expect(await next(q)).to.equal('blocked');
   });
 
+  it('hands out high-priority items first, and moves a queued item up when it is added again as high', async () => {
+    const q = new WorkQueue<string>();
+    q.add('status-1');
+    q.add('status-2');
+    q.add('new-1', 'high');
+    q.add('status-2', 'high');
+    q.add('new-1'); // a normal add does not move it down
+    expect([await next(q), await next(q), await next(q)]).to.deep.equal(['new-1', 'status-2', 'status-1']);
+    expect(q.length).to.equal(0);
+  });
+
+  it('re-queues an item added as high while processing in the high lane', async () => {
+    const q = new WorkQueue<string>();
+    q.add('a');
+    const a = await q.get();
+    q.add('b');
+    q.add('a', 'high');
+    q.done(a as string);
+    expect(await next(q)).to.equal('a');
+  });
+
   it('wakes a waiting worker when an item arrives', async () => {
     const q = new WorkQueue<string>();
     const got = q.get();
