@@ -115,9 +115,18 @@ export class WorkerPool extends EventEmitter {
     });
   }
 
-  async close(): Promise<void> {
+  /**
+   * Refuses what is still queued, waits for the runs in progress, then stops the threads.
+   * Terminating a thread inside session.run aborts the whole process (a native exception escapes
+   * during teardown), and a run can outlive its HTTP request when the client went away.
+   */
+  async close(drainMs = 30_000): Promise<void> {
     this.closed = true;
     for (const job of this.queue.splice(0)) this.settle(job, new WorkerCrashedError('inference pool is shut down'));
+    const deadline = performance.now() + drainMs;
+    while (this.slots.some((s) => s.job) && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
     this.slots = [];
   }

@@ -64,3 +64,20 @@ describe('bounded queue and timeouts', function () {
     }
   });
 });
+
+describe('closing the pool', function () {
+  this.timeout(60_000);
+
+  it('lets a run in progress finish instead of killing its thread mid-inference', async () => {
+    const pool = new WorkerPool({ workers: 1, maxQueue: 4, timeoutMs: 30_000, init: { modelPath: join(MODELS, 'yolov5-dynamic.onnx'), intraOpThreads: 1, format: 'auto', inputSize: 4096 } });
+    await pool.start();
+    const running = pool.infer(bigFrame());
+    const queued = pool.infer(bigFrame()).then(
+      () => 'served',
+      (e: Error) => e.name,
+    );
+    await pool.close();
+    expect((await running).detections.length).to.be.greaterThan(0);
+    expect(await queued).to.equal('WorkerCrashedError');
+  });
+});
