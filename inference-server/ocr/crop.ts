@@ -34,6 +34,26 @@ export async function prepareCrop(
   box: Box,
   cfg: Pick<OcrClassConfig, 'margin' | 'minHeight'> & Partial<Pick<OcrClassConfig, 'mode'>>,
 ): Promise<Buffer | undefined> {
+  if (cfg.mode === 'line' || cfg.mode === 'word') {
+    const line = await prepareCropVariant(pixels, width, height, box, cfg, 'line');
+    if (line) return line;
+  }
+  return prepareCropVariant(pixels, width, height, box, cfg, 'plain');
+}
+
+/**
+ * One way of preparing a crop: 'line' isolates the text line (undefined when no line is found),
+ * 'plain' is the grey, contrast-stretched, upscaled crop with a white border.
+ */
+export async function prepareCropVariant(
+  pixels: Uint8Array,
+  width: number,
+  height: number,
+  box: Box,
+  cfg: Pick<OcrClassConfig, 'margin' | 'minHeight'>,
+  variant: 'line' | 'plain',
+  line: LineOptions = {},
+): Promise<Buffer | undefined> {
   const rect = cropRect(box, cfg.margin, width, height);
   if (rect.width < 2 || rect.height < 2) return undefined;
   const base = sharp(Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength), {
@@ -41,13 +61,12 @@ export async function prepareCrop(
   })
     .extract(rect)
     .greyscale();
-  if (cfg.mode === 'line' || cfg.mode === 'word') {
+  if (variant === 'line') {
     // Work at a fixed height: component size limits below are relative to it.
     const h = LINE_WORK_HEIGHT;
     const w = Math.max(8, Math.round((rect.width * h) / rect.height));
     const { data } = await base.clone().resize({ width: w, height: h, kernel: 'lanczos3' }).raw().toBuffer({ resolveWithObject: true });
-    const line = await isolateLine(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), w, h);
-    if (line) return line;
+    return isolateLine(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), w, h, line);
   }
   let img = base;
   if (rect.height < cfg.minHeight) {
@@ -61,6 +80,14 @@ export async function prepareCrop(
     .extend({ top: border, bottom: border, left: border, right: border, background: { r: 255, g: 255, b: 255 } })
     .png({ compressionLevel: 1 })
     .toBuffer();
+}
+
+/** How isolateLine renders the line (the second-pass variants of format-aware reading). */
+export interface LineOptions {
+  /** even out the character height along the line (perspective), not only level and de-slant it */
+  rectify?: boolean;
+  /** character height in the output, px (default CHAR_HEIGHT) */
+  charHeight?: number;
 }
 
 const LINE_WORK_HEIGHT = 128;
@@ -120,12 +147,13 @@ function components(mask: Uint8Array, w: number, h: number, labels: Int32Array):
 /**
  * Finds the text line of a single-line crop (grey, height LINE_WORK_HEIGHT): local-mean binarisation
  * in both polarities, character-sized components (height 12-90 % of the crop, at most 4 characters wide),
- * the group of similar height with the largest summed height whose centres lie on one straight line. Returns those
- * components alone, dark on white, the line levelled and the strokes made upright (perspective),
- * scaled to ~48 px characters and padded, as PNG; undefined when fewer than
- * three characters line up.
+ * the characters of one straight line (bestLine). Returns those components alone, dark on white,
+ * the line levelled and the strokes made upright (perspective), with `rectify` also the character
+ * height evened out along the line, scaled to ~`charHeight` px characters and padded, as PNG;
+ * undefined when fewer than three characters line up.
  */
-export async function isolateLine(grey: Uint8Array, w: number, h: number): Promise<Buffer | undefined> {
+export async function isolateLine(grey: Uint8Array, w: number, h: number, opts: LineOptions = {}): Promise<Buffer | undefined> {
+  const { rectify = false, charHeight = CHAR_HEIGHT } = opts;
   // Local mean over a (h/2)-wide window from an integral image.
   const ii = new Float64Array((w + 1) * (h + 1));
   for (let y = 0; y < h; y++) {
@@ -146,7 +174,7 @@ export async function isolateLine(grey: Uint8Array, w: number, h: number): Promi
     }
   }
   const labels = new Int32Array(w * h);
-  let best: { comps: Component[]; all: Component[]; mask: Uint8Array; labels: Int32Array; slope: number; score: number; dark: boolean } | undefined;
+  let best: (LineFit & { all: Component[]; mask: Uint8Array; labels: Int32Array; dark: boolean }) | undefined;
   for (const dark of [true, false]) {
     const mask = new Uint8Array(w * h);
     for (let i = 0; i < w * h; i++) {
@@ -161,10 +189,9 @@ export async function isolateLine(grey: Uint8Array, w: number, h: number): Promi
       // solid blocks (EU band, bolts, shadows) are not characters
       return ch >= 0.12 * h && ch <= 0.9 * h && cw <= 4 * ch && c.area >= 0.12 * cw * ch && c.area <= 0.9 * cw * ch && c.area >= 20;
     });
-    const line = bestLine(chars, h);
+    const line = bestLine(chars, all);
     if (!line) continue;
-    const score = line.comps.reduce((s, c) => s + (c.y2 - c.y1 + 1), 0);
-    if (!best || score > best.score) best = { ...line, mask, labels: labels.slice(), score, dark, all };
+    if (!best || line.weight > best.weight) best = { ...line, mask, labels: labels.slice(), dark, all };
   }
   if (!best || best.comps.length < 3) return undefined;
 
@@ -175,14 +202,17 @@ export async function isolateLine(grey: Uint8Array, w: number, h: number): Promi
   // printed text (rawText), and normalisation strips them.
   const hs = best.comps.map((c) => c.y2 - c.y1 + 1).sort((a, b) => a - b);
   const medH = hs[Math.floor(hs.length / 2)]!;
+  // the expected character height along the line: the perspective trend, or one height
+  const expected = rectify ? best.height : () => medH;
   const left = Math.min(...best.comps.map((c) => c.x1));
   const right = Math.max(...best.comps.map((c) => c.x2));
   const cy0 = best.comps.reduce((s, c) => s + (c.y1 + c.y2) / 2, 0) / best.comps.length;
   const cxMean = best.comps.reduce((s, c) => s + (c.x1 + c.x2) / 2, 0) / best.comps.length;
   const marks = best.all.filter((c) => {
-    if (c.x1 <= left || c.x2 >= right || c.y2 - c.y1 + 1 > 0.5 * medH || c.x2 - c.x1 + 1 > medH) return false;
-    const lineY = cy0 + best!.slope * ((c.x1 + c.x2) / 2 - cxMean);
-    return Math.abs((c.y1 + c.y2) / 2 - lineY) < 0.25 * medH && !best!.comps.includes(c);
+    const e = expected(cx(c));
+    if (c.x1 <= left || c.x2 >= right || ht(c) > 0.5 * e || c.x2 - c.x1 + 1 > e) return false;
+    const lineY = cy0 + best!.slope * (cx(c) - cxMean);
+    return Math.abs(cy(c) - lineY) < 0.25 * e && !best!.comps.includes(c);
   });
   best.comps.push(...marks);
   const keep = new Set(best.comps.map((c) => c.label));
@@ -207,9 +237,11 @@ export async function isolateLine(grey: Uint8Array, w: number, h: number): Promi
   const pad = Math.round(h * 0.1);
   // Level the line and straighten the strokes in one resampling: perspective leans the characters
   // of a plate differently along it, so the stroke slant (dx/dy from each character's second
-  // moments) is fitted as a linear function of x, and output (x, v) samples the source at
-  // (x + slant(x) v, line(x) + v).
-  const chars = best.comps.filter((c) => c.y2 - c.y1 + 1 >= 0.72 * medH);
+  // moments) is fitted as a linear function of x. With `rectify` the same resampling evens out the
+  // character size, as perspective makes one end taller: k(x) = expected height / median height,
+  // output column u steps through the source by k(x), and (u, v) samples the source at
+  // (x + slant(x) k(x) v, line(x) + k(x) v); without, k = 1.
+  const chars = best.comps.filter((c) => ht(c) >= 0.72 * expected(cx(c)));
   const pts: { x: number; s: number }[] = [];
   for (const c of chars) {
     let n = 0, sx = 0, sy = 0, sxy = 0, syy = 0;
@@ -237,14 +269,18 @@ export async function isolateLine(grey: Uint8Array, w: number, h: number): Promi
   }
   if (Math.max(Math.abs(slant(left)), Math.abs(slant(right))) < 0.1) slant = () => 0; // upright: leave the glyphs alone
   const x0 = Math.max(0, left - 4), x1 = Math.min(w - 1, right + 4);
-  const ow = x1 - x0 + 1, oh = Math.ceil(2.2 * medH);
+  const k = (x: number) => Math.max(0.5, Math.min(2, expected(x) / medH));
+  const columns: number[] = [];
+  for (let x = x0; x <= x1; x += k(x)) columns.push(x);
+  const ow = columns.length, oh = Math.ceil(2.2 * medH);
   const canvas = new Uint8Array(ow * oh).fill(255);
   for (let xo = 0; xo < ow; xo++) {
-    const x = x0 + xo;
+    const x = columns[xo]!;
     const sl = slant(x);
+    const kx = k(x);
     const ly = cy0 + best.slope * (x - cxMean);
     for (let yo = 0; yo < oh; yo++) {
-      const v = yo - oh / 2;
+      const v = (yo - oh / 2) * kx;
       const xs = x + sl * v, ys = ly + v;
       const xi = Math.floor(xs), yi = Math.floor(ys);
       if (xi < 0 || yi < 0 || xi + 1 >= w || yi + 1 >= h) continue;
@@ -255,7 +291,7 @@ export async function isolateLine(grey: Uint8Array, w: number, h: number): Promi
   }
   const img = sharp(Buffer.from(canvas.buffer), { raw: { width: ow, height: oh, channels: 1 } });
   // Characters about CHAR_HEIGHT px tall: where tesseract's LSTM reads best.
-  const scale = CHAR_HEIGHT / medH;
+  const scale = charHeight / medH;
   const png = await img.png({ compressionLevel: 1 }).toBuffer();
   const trimmed = await sharp(png)
     .trim({ background: '#ffffff', threshold: 10 })
@@ -270,47 +306,117 @@ export async function isolateLine(grey: Uint8Array, w: number, h: number): Promi
     .toBuffer();
 }
 
-/** The largest set of components of similar height whose centres fit one line (slope from a least-squares fit). */
-function bestLine(chars: Component[], h: number): { comps: Component[]; slope: number } | undefined {
-  if (chars.length < 3) return undefined;
+interface LineFit {
+  comps: Component[];
+  slope: number;
+  /** expected character height at x: perspective makes one end of a plate taller than the other */
+  height: (x: number) => number;
+  weight: number;
+}
+
+const cx = (c: Component) => (c.x1 + c.x2) / 2;
+const cy = (c: Component) => (c.y1 + c.y2) / 2;
+const ht = (c: Component) => c.y2 - c.y1 + 1;
+
+/** Least-squares line v = a + b (x - mx) through points, with mx their mean x. */
+function fitLine(xs: number[], vs: number[]): { mx: number; a: number; b: number } {
+  const mx = xs.reduce((s, x) => s + x, 0) / xs.length;
+  const a = vs.reduce((s, v) => s + v, 0) / vs.length;
+  let sxv = 0, sxx = 0;
+  xs.forEach((x, i) => { sxv += (x - mx) * (vs[i]! - a); sxx += (x - mx) ** 2; });
+  return { mx, a, b: sxx > 0 ? sxv / sxx : 0 };
+}
+
+/** Theil-Sen line v = a + b (x - mx): robust to a few outliers (a band, a bolt). */
+function robustLine(xs: number[], vs: number[]): { mx: number; a: number; b: number } {
+  const slopes: number[] = [];
+  for (let i = 0; i < xs.length; i++)
+    for (let j = i + 1; j < xs.length; j++) if (Math.abs(xs[j]! - xs[i]!) > 1) slopes.push((vs[j]! - vs[i]!) / (xs[j]! - xs[i]!));
+  const median = (a: number[]) => (a.length ? [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)]! : 0);
+  const b = median(slopes);
+  const mx = xs.reduce((s, x) => s + x, 0) / xs.length;
+  return { mx, a: median(vs.map((v, i) => v - b * (xs[i]! - mx))), b };
+}
+
+/**
+ * The characters of the text line. The core: the set of components of similar height whose
+ * centres fit one straight line with the most weight (height, discounted for components much
+ * thinner than characters: a grille's bars line up too). Candidate lines run through every pair of
+ * similar components, so junk above or below the text cannot pull the fit off the characters, and
+ * are refined by least squares. Perspective makes one end
+ * of a plate taller than the other (up to ~1.8x), so the height trend along the line is then
+ * fitted robustly to the core, and components on the line that follow the trend are added from
+ * the ends outwards. Isolated pieces at either end (band letters, bolts, frame corners) are
+ * dropped: real gaps between characters or groups are under a character height, or under 2.5
+ * where a separator mark (the hyphens of AB-123-CD, 12-ABC-3) lies between.
+ */
+function bestLine(candidates: Component[], all: Component[]): LineFit | undefined {
+  if (candidates.length < 3) return undefined;
+  // the line search below is cubic in the candidates: a very noisy crop keeps its 80 tallest
+  const chars = candidates.length > 80 ? [...candidates].sort((a, b) => ht(b) - ht(a)).slice(0, 80) : candidates;
+  const weightOf = (c: Component) => ht(c) * Math.min(1, (c.x2 - c.x1 + 1) / (0.35 * ht(c))) ** 2;
   let best: { comps: Component[]; slope: number; weight: number } | undefined;
-  for (const seed of chars) {
-    if (seed.x2 - seed.x1 > 1.1 * (seed.y2 - seed.y1)) continue; // the reference height comes from a single character
-    const sh = seed.y2 - seed.y1 + 1;
-    // Perspective makes one end of a plate up to ~1.5x taller than the other: a loose height band,
-    // then the line fit decides.
-    const similar = (c: Component) => {
-      const ch = c.y2 - c.y1 + 1;
-      return ch >= 0.6 * sh && ch <= 1.6 * sh;
-    };
-    let group = chars.filter(similar);
+  const consider = (group: Component[], sh: number) => {
     let slope = 0;
     for (let iter = 0; iter < 3 && group.length >= 3; iter++) {
-      const xs = group.map((c) => (c.x1 + c.x2) / 2);
-      const ys = group.map((c) => (c.y1 + c.y2) / 2);
-      const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
-      const my = ys.reduce((a, b) => a + b, 0) / ys.length;
-      let sxy = 0, sxx = 0;
-      xs.forEach((x, i) => { sxy += (x - mx) * (ys[i]! - my); sxx += (x - mx) ** 2; });
-      slope = sxx > 0 ? Math.max(-0.6, Math.min(0.6, sxy / sxx)) : 0;
-      group = chars.filter((c) => {
-        const resid = (c.y1 + c.y2) / 2 - (my + slope * ((c.x1 + c.x2) / 2 - mx));
-        return similar(c) && Math.abs(resid) <= 0.3 * Math.max(sh, c.y2 - c.y1 + 1);
-      });
+      const line = fitLine(group.map(cx), group.map(cy));
+      slope = Math.max(-0.6, Math.min(0.6, line.b));
+      group = chars.filter((c) => ht(c) >= 0.6 * sh && ht(c) <= 1.6 * sh && Math.abs(cy(c) - (line.a + slope * (cx(c) - line.mx))) <= 0.3 * Math.max(sh, ht(c)));
     }
-    const weight = group.reduce((s, c) => s + (c.y2 - c.y1 + 1), 0);
+    const weight = group.reduce((s, c) => s + weightOf(c), 0);
     if (group.length >= 3 && (!best || weight > best.weight)) best = { comps: group, slope, weight };
+  };
+  for (const seed of chars) {
+    if (seed.x2 - seed.x1 > 1.1 * (seed.y2 - seed.y1)) continue; // the reference height comes from a single character
+    const sh = ht(seed);
+    const similar = (c: Component) => ht(c) >= 0.6 * sh && ht(c) <= 1.6 * sh;
+    for (const other of chars) {
+      if (other === seed || !similar(other) || Math.abs(cx(other) - cx(seed)) < 0.5 * sh) continue;
+      const slope = (cy(other) - cy(seed)) / (cx(other) - cx(seed));
+      if (Math.abs(slope) > 0.6) continue;
+      const inliers = chars.filter((c) => similar(c) && Math.abs(cy(c) - (cy(seed) + slope * (cx(c) - cx(seed)))) <= 0.3 * Math.max(sh, ht(c)));
+      if (inliers.length >= 3 && (!best || inliers.reduce((s, c) => s + weightOf(c), 0) > 0.5 * best.weight)) consider(inliers, sh);
+    }
   }
-  void h;
   if (!best) return undefined;
-  // Second pass around the median height, then drop isolated pieces at either end (band letters,
-  // bolts, frame corners): real gaps between characters or groups are under a character height.
-  const heights = best.comps.map((c) => c.y2 - c.y1 + 1).sort((a, b) => a - b);
+  const heights = best.comps.map(ht).sort((a, b) => a - b);
   const med = heights[Math.floor(heights.length / 2)]!;
-  const comps = best.comps
-    .filter((c) => (c.y2 - c.y1 + 1) >= 0.72 * med && (c.y2 - c.y1 + 1) <= 1.38 * med)
-    .sort((a, b) => a.x1 - b.x1);
-  while (comps.length > 3 && comps[1]!.x1 - comps[0]!.x2 > 1.2 * med) comps.shift();
-  while (comps.length > 3 && comps[comps.length - 1]!.x1 - comps[comps.length - 2]!.x2 > 1.2 * med) comps.pop();
-  return comps.length >= 3 ? { comps, slope: best.slope } : undefined;
+  const core = best.comps.filter((c) => ht(c) >= 0.72 * med && ht(c) <= 1.38 * med).sort((a, b) => a.x1 - b.x1);
+  if (core.length < 3) return undefined;
+  const xs = core.map(cx);
+  const lo = Math.min(...xs), hi = Math.max(...xs);
+  const hl = robustLine(xs, core.map(ht));
+  // at most ~1.8x taller at one end than at the other, over the core and a little beyond
+  const hb = Math.sign(hl.b) * Math.min(Math.abs(hl.b), (0.57 * hl.a) / Math.max(1, (hi - lo) / 2));
+  const span = hi - lo;
+  const height = (x: number) => Math.max(0.5 * hl.a, hl.a + hb * (Math.max(lo - 0.3 * span, Math.min(hi + 0.3 * span, x)) - hl.mx));
+  const line = fitLine(xs, core.map(cy));
+  const onLine = (c: Component) => {
+    const e = height(cx(c));
+    return ht(c) >= 0.72 * e && ht(c) <= 1.38 * e && Math.abs(cy(c) - (line.a + line.b * (cx(c) - line.mx))) <= 0.3 * Math.max(e, ht(c));
+  };
+  const isolated = (a: Component, b: Component) => {
+    const gap = b.x1 - a.x2;
+    const e = height((a.x2 + b.x1) / 2);
+    if (gap <= 1.2 * e) return false;
+    const lineY = (cy(a) + cy(b)) / 2;
+    const bridged = all.some(
+      (m) => m.x1 > a.x2 && m.x2 < b.x1 && ht(m) <= 0.5 * e && m.x2 - m.x1 + 1 <= 1.2 * e && Math.abs(cy(m) - lineY) < 0.3 * e,
+    );
+    return !bridged || gap > 2.5 * e;
+  };
+  const comps = core;
+  const rest = chars.filter((c) => !comps.includes(c) && onLine(c));
+  for (let grew = true; grew; ) {
+    grew = false;
+    const first = comps[0]!, last = comps[comps.length - 1]!;
+    const before = rest.filter((c) => c.x2 < first.x1 && !isolated(c, first)).sort((a, b) => b.x2 - a.x2)[0];
+    const after = rest.filter((c) => c.x1 > last.x2 && !isolated(last, c)).sort((a, b) => a.x1 - b.x1)[0];
+    if (before) { comps.unshift(before); rest.splice(rest.indexOf(before), 1); grew = true; }
+    if (after) { comps.push(after); rest.splice(rest.indexOf(after), 1); grew = true; }
+  }
+  while (comps.length > 3 && isolated(comps[0]!, comps[1]!)) comps.shift();
+  while (comps.length > 3 && isolated(comps[comps.length - 2]!, comps[comps.length - 1]!)) comps.pop();
+  if (comps.length < 3) return undefined;
+  return { comps, slope: best.slope, height, weight: comps.reduce((s, c) => s + weightOf(c), 0) };
 }
