@@ -10,7 +10,7 @@ import { InferenceTimeoutError, QueueFullError, WorkerCrashedError, WorkerPool }
 import type { ModelShape } from './inference/protocol.js';
 import { usableCpus } from './inference/cpus.js';
 import { OcrReader } from './ocr/reader.js';
-import { prepareCrop } from './ocr/crop.js';
+import { readDetection } from './ocr/read-detection.js';
 import { ImageArchive, sha256Async } from './archive/store.js';
 import type { Logger } from './logging.js';
 import type { Metrics } from './metrics.js';
@@ -28,6 +28,8 @@ export interface DetectionOut {
   text?: string;
   rawText?: string;
   textConfidence?: number;
+  /** the OCR class's template the text was corrected to (classes with formats) */
+  textFormat?: string;
 }
 
 export interface DetectResult {
@@ -196,17 +198,17 @@ export class VisionService {
       detections.map(async (d) => {
         const cfg = this.config.ocr.classes[d.class];
         if (!cfg) return;
-        const png = await prepareCrop(pixels, width, height, d.box, cfg);
-        if (!png) {
+        const r = await readDetection(ocr, pixels, width, height, d.box, cfg);
+        if (!r) {
           d.text = '';
           d.rawText = '';
           d.textConfidence = 0;
           return;
         }
-        const r = await ocr.read(png, cfg);
         d.text = r.text;
         d.rawText = r.rawText;
         d.textConfidence = round(r.confidence, 4);
+        if (r.format !== undefined) d.textFormat = r.format;
       }),
     );
   }

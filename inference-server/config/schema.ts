@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseTemplate, TemplateError } from '../ocr/formats.js';
 
 /**
  * The inference server's configuration. One schema serves three readers: the YAML file the
@@ -50,8 +51,34 @@ export const ocrClassSchema = z
       .prefault({}),
     margin: z.number().min(0).max(1).default(0.06).describe('crop margin as a fraction of the box size'),
     minHeight: z.number().int().min(8).max(1024).default(96).describe('crops lower than this are upscaled to it'),
+    formats: z
+      .array(z.string().min(1).superRefine(checkTemplate))
+      .min(1)
+      .optional()
+      .describe(
+        "layouts the text follows, e.g. LL-DDD-LL: L letter, D digit, A either, 'XY' fixed characters, anything else a " +
+          'separator (optional in the read); the read is corrected to the template that fits it best (confusable ' +
+          'glyphs such as O/0, S/5, B/8 coerced per position) and is left as read when none fits',
+      ),
+    retry: z
+      .boolean()
+      .default(true)
+      .describe(
+        'with formats: when the read does not fit a template as read, look again (line evened out for perspective, ' +
+          'smaller scale, word segmentation, plain crop) until a read does, and keep the best-fitting one; extra ' +
+          'tesseract jobs for those detections only',
+      ),
   })
   .strict();
+
+function checkTemplate(source: string, ctx: z.RefinementCtx): void {
+  try {
+    parseTemplate(source);
+  } catch (err) {
+    if (!(err instanceof TemplateError)) throw err;
+    ctx.addIssue({ code: 'custom', message: err.message });
+  }
+}
 
 export const serverConfigSchema = z
   .object({

@@ -158,6 +158,10 @@ export function openApiDocument(version: string) {
             text: { type: 'string', description: '/v1/read only: normalised text of an OCR class' },
             rawText: { type: 'string', description: '/v1/read only: text as tesseract read it' },
             textConfidence: { type: 'number', minimum: 0, maximum: 1 },
+            textFormat: {
+              type: 'string',
+              description: "/v1/read only, OCR classes with formats: the template the text fits, corrected where needed (e.g. LL-DDD-LL); absent when the read fits none",
+            },
           },
         },
         DetectResponse: {

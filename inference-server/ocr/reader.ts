@@ -1,7 +1,8 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { createWorker, OEM, PSM, type Worker } from 'tesseract.js';
-import type { OcrClassConfig } from '../config/schema.js';
+import type { OcrClassConfig, OcrMode } from '../config/schema.js';
+import { alphabetOf, matchFormats, parseTemplate, readFromHocr, readFromText, type Alphabet, type PlateTemplate } from './formats.js';
 import { PSM_FOR_MODE, expandCharset, normalizeText } from './normalize.js';
 
 /**
@@ -13,9 +14,37 @@ import { PSM_FOR_MODE, expandCharset, normalizeText } from './normalize.js';
  */
 
 export interface OcrResult {
+  /** normalised text; corrected to the matched template when the class has formats */
   text: string;
   rawText: string;
   confidence: number;
+  /** the class's template the read was corrected to */
+  format?: string;
+  /** cost of that correction (0: the read fitted as it was) */
+  formatCost?: number;
+}
+
+interface ClassRules {
+  whitelist: string;
+  templates?: PlateTemplate[];
+  alphabet: Alphabet;
+}
+
+/** Parsed once per class configuration object. */
+const rulesCache = new WeakMap<OcrClassConfig, ClassRules>();
+
+function rulesOf(cfg: OcrClassConfig): ClassRules {
+  let r = rulesCache.get(cfg);
+  if (!r) {
+    const whitelist = cfg.charset ? expandCharset(cfg.charset) : '';
+    r = {
+      whitelist,
+      alphabet: alphabetOf(whitelist || undefined),
+      ...(cfg.formats ? { templates: cfg.formats.map(parseTemplate) } : {}),
+    };
+    rulesCache.set(cfg, r);
+  }
+  return r;
 }
 
 export interface OcrOptions {
@@ -62,25 +91,34 @@ export class OcrReader {
     return this.slots.filter((s) => s.busy).length;
   }
 
-  async read(png: Buffer, cfg: OcrClassConfig): Promise<OcrResult> {
+  /**
+   * Reads one prepared crop. With formats, tesseract also reports its per-character alternatives
+   * (hOCR, lstm_choice_mode 2) and the read is corrected to the best-fitting template. `mode`
+   * overrides the class's page segmentation (a second pass).
+   */
+  async read(png: Buffer, cfg: OcrClassConfig, mode: OcrMode = cfg.mode): Promise<OcrResult> {
+    const rules = rulesOf(cfg);
     const slot = await this.acquire();
     try {
       const params = {
-        tessedit_pageseg_mode: PSM_FOR_MODE[cfg.mode] as PSM,
-        tessedit_char_whitelist: cfg.charset ? expandCharset(cfg.charset) : '',
+        tessedit_pageseg_mode: PSM_FOR_MODE[mode] as PSM,
+        tessedit_char_whitelist: rules.whitelist,
         // Crops carry no DPI; without one tesseract guesses and warns on every job.
         user_defined_dpi: '300',
+        lstm_choice_mode: rules.templates ? '2' : '0',
       };
       const key = JSON.stringify(params);
       if (slot.params !== key) {
         await slot.worker.setParameters(params);
         slot.params = key;
       }
-      const { data } = await slot.worker.recognize(png);
+      const { data } = await slot.worker.recognize(png, {}, rules.templates ? { text: true, hocr: true } : { text: true });
       slot.jobs++;
       this.jobsDone++;
       const rawText = data.text.trim();
-      return { rawText, text: normalizeText(rawText, cfg.normalize), confidence: data.confidence / 100 };
+      const confidence = data.confidence / 100;
+      if (!rules.templates) return { rawText, text: normalizeText(rawText, cfg.normalize), confidence };
+      return { ...correct(rawText, data.hocr ?? '', cfg, rules), confidence };
     } finally {
       this.release(slot);
     }
@@ -142,4 +180,13 @@ export class OcrReader {
     }
     this.handOver(slot);
   }
+}
+
+/** The read corrected to the class's best-fitting template, or normalised as read when none fits. */
+function correct(rawText: string, hocr: string, cfg: OcrClassConfig, rules: ClassRules): Omit<OcrResult, 'confidence'> {
+  const fold = (t: string) => (cfg.normalize.uppercase ? t.toUpperCase() : t);
+  const read = (readFromHocr(hocr) ?? readFromText(rawText)).map((c) => ({ choices: c.choices.map((x) => ({ ch: fold(x.ch), conf: x.conf })) }));
+  const m = matchFormats(read, rules.templates!, rules.alphabet);
+  if (!m) return { rawText, text: normalizeText(rawText, cfg.normalize) };
+  return { rawText, text: normalizeText(m.text, cfg.normalize), format: m.template, formatCost: m.cost };
 }

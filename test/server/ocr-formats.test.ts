@@ -1,4 +1,8 @@
 import { expect } from 'chai';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import request from 'supertest';
+import type { RunningServer } from '../../inference-server/server.js';
 import {
   alphabetOf,
   fillSlot,
@@ -11,6 +15,8 @@ import {
   type ReadChar,
 } from '../../inference-server/ocr/formats.js';
 import { expandCharset } from '../../inference-server/ocr/normalize.js';
+import { validateConfig } from '../../inference-server/config/load.js';
+import { MODELS, manifest, startTestServer } from './helpers.js';
 
 const PLATES = alphabetOf(expandCharset('A-HJ-NPR-Z0-9-'));
 const DEMO = ['LL-DDD-LL', "DDD 'TU' DDDD", 'DLLLDDD', 'LLDD LLL', 'DD-LLL-D'].map(parseTemplate);
@@ -41,6 +47,15 @@ describe('OCR plate formats: templates', () => {
     expect(() => parseTemplate('LLX')).to.throw(TemplateError, /'X' is neither L, D, A nor a separator/);
     expect(() => parseTemplate('--')).to.throw(TemplateError, /no characters/);
     expect(() => parseTemplate("L''")).to.throw(TemplateError, /empty quotes/);
+  });
+
+  it('validates formats in the OCR class configuration', () => {
+    const base = { model: { path: 'm.onnx' } };
+    const ok = validateConfig({ ...base, ocr: { classes: { plate: { formats: ['LL-DDD-LL'] } } } }, 'test');
+    expect(ok.ocr.classes.plate!.formats).to.deep.equal(['LL-DDD-LL']);
+    expect(ok.ocr.classes.plate!.retry).to.equal(true);
+    expect(() => validateConfig({ ...base, ocr: { classes: { plate: { formats: ['LLQ'] } } } }, 'test')).to.throw(/'Q' is neither/);
+    expect(() => validateConfig({ ...base, ocr: { classes: { plate: { formats: [] } } } }, 'test')).to.throw();
   });
 
   it('takes the letters and digits of the charset, or any', () => {
@@ -171,3 +186,63 @@ describe('OCR plate formats: reading tesseract hOCR', () => {
   });
 });
 
+/**
+ * End to end: the constant fixture model reports a plate at (120,120)-(280,200) in a 640x480 image
+ * (see ocr.test.ts); the plate drawn there in DejaVu Sans Mono is one tesseract (tesseract.js 7,
+ * eng best_int) misreads: the O's of 0DOO000 come out as zeros.
+ */
+describe('POST /v1/read with plate formats', function () {
+  this.timeout(60_000);
+  let s: RunningServer;
+  const plateBox = manifest().mappings.find((x) => x.original.width === 640)!.expected[0]!.box;
+
+  async function scene(text: string): Promise<Buffer> {
+    const w = plateBox.x2 - plateBox.x1;
+    const h = plateBox.y2 - plateBox.y1;
+    const svg = `<svg width="640" height="480" xmlns="http://www.w3.org/2000/svg">
+      <rect width="640" height="480" fill="#3a4a5a"/>
+      <rect x="${plateBox.x1}" y="${plateBox.y1}" width="${w}" height="${h}" rx="6" fill="#f4f4f0" stroke="#111" stroke-width="3"/>
+      <text x="${plateBox.x1 + w / 2}" y="${plateBox.y1 + h / 2 + 11}" font-family="DejaVu Sans Mono" font-weight="bold" font-size="28" text-anchor="middle" fill="#111">${text}</text>
+    </svg>`;
+    return sharp(Buffer.from(svg)).jpeg({ quality: 92 }).toBuffer();
+  }
+
+  before(async () => {
+    s = await startTestServer({
+      model: { path: join(MODELS, 'yolov5-const.onnx') },
+      ocr: {
+        enabled: true,
+        workers: 1,
+        classes: { plate: { mode: 'line', charset: 'A-Z0-9-', normalize: { strip: ' -' }, formats: ['LL-DDD-LL', 'DLLLDDD'] } },
+      },
+    });
+  });
+  after(() => s?.shutdown());
+
+  const read = async (text: string) =>
+    (await request(s.url).post('/v1/read').set('Content-Type', 'image/jpeg').send(await scene(text)).expect(200)).body.detections as {
+      class: string;
+      text?: string;
+      rawText?: string;
+      textFormat?: string;
+    }[];
+
+  it('corrects the read to the template it fits, keeping what tesseract read', async () => {
+    const detections = await read('0DOO000');
+    expect(detections[0]).to.deep.include({ class: 'plate', rawText: '0D00000', text: '0DOO000', textFormat: 'DLLLDDD' });
+    const cards = detections.filter((d) => d.class === 'card');
+    expect(cards).to.not.be.empty;
+    expect(cards.every((d) => d.text === undefined && d.textFormat === undefined)).to.equal(true);
+  });
+
+  it('leaves a read that fits as it was, and names its template', async () => {
+    const [plate] = await read('AB-123-CD');
+    expect(plate).to.deep.include({ text: 'AB123CD', textFormat: 'LL-DDD-LL' });
+  });
+
+  it('returns the read unchanged, without a template, when none fits', async () => {
+    const [plate] = await read('42KM77');
+    expect(plate).to.deep.include({ text: '42KM77' });
+    expect(plate!.textFormat).to.equal(undefined);
+  });
+});
