@@ -230,8 +230,10 @@ export class ModelServiceReconciler {
     const now = this.now();
     const written = this.statusWritten.get(key);
     // Our last write may not have reached the cache yet; comparing against the older status
-    // would write the same thing again.
-    const previous = written && written.uid === ms.metadata.uid && now.getTime() - written.atMs < CACHE_LAG_WINDOW_MS ? written.status : ms.status;
+    // would write the same thing again. Past the window the cache has it: forget the copy.
+    const recent = written !== undefined && written.uid === ms.metadata.uid && now.getTime() - written.atMs < CACHE_LAG_WINDOW_MS;
+    if (written && !recent) this.statusWritten.delete(key);
+    const previous = recent ? written.status : ms.status;
     const deployment = this.owned<V1Deployment>('Deployment', ms, fresh);
     const ingress = this.owned<V1Ingress>('Ingress', ms, fresh);
     const next = computeStatus(

@@ -1,0 +1,444 @@
+/**
+ * Operator benchmark on the local control plane, in one run:
+ *   1. baseline: how fast a plain client loop creates objects (ConfigMaps, and the operator's own kinds)
+ *      with as many requests in flight as the operator can have;
+ *   2. N ModelServices created at once: time until every child exists and every one is Ready;
+ *   3. a steady-state resync: write requests it causes (target 0);
+ *   4. the operator's memory (RSS now and peak).
+ * The operator runs as the image runs it: the bundle from `npm run build:operator`, in its own
+ * process, with the image's NODE_OPTIONS.
+ * Ratios are against the baseline of this same run: the machine is shared and noisy.
+ *
+ *   npm run bench:operator -- [--count 1000] [--workers 8] [--baseline 2000] [--keep] [--kcm-qps 200]
+ *
+ * Uses the cluster in KUBECONFIG when it is one from `npm run cluster -- up`, else starts its own.
+ *
+ * kube-controller-manager's controllers each talk to the API server at 20 requests/s (its
+ * default --kube-api-qps), and a Deployment costs its controllers about five requests before its
+ * pod is Ready: 1000 ModelServices cannot be Ready in under ~4 minutes whatever the operator does.
+ * --kcm-qps restarts the bench's own control plane's controller-manager with a higher limit, so
+ * the time measures the API server and the operator instead.
+ */
+import { ApiException, ApiextensionsV1Api, type KubeConfig as KubeConfigType, KubeConfig, type KubernetesObject, makeInformer, NetworkingV1Api, type V1Node } from '@kubernetes/client-node';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { API_VERSION, GROUP, KIND, type ModelService, PLURAL, VERSION } from '../crds/modelservice.js';
+import { CRD_FILE, CRD_NAME } from '../crds/crd.js';
+import { MANAGED_SELECTOR } from '../operator/builders/meta.js';
+import { defaultOperatorConfig } from '../operator/config.js';
+import { desiredState } from '../operator/desired-state.js';
+import { collectionPath, makeClients, type KubeClients, objectPath } from '../operator/kube/clients.js';
+import { binPath } from '../test/cluster/build.js';
+import { runCommand } from '../test/cluster/command.js';
+import { down, up } from '../test/cluster/controlplane.js';
+import { KWOK_NODE_ANNOTATION } from '../test/cluster/nodes.js';
+import { REPO_ROOT } from '../test/cluster/paths.js';
+import { type ComponentProcess, startComponent, stopComponent } from '../test/cluster/processes.js';
+import { readState, writeState } from '../test/cluster/state.js';
+
+const { values } = parseArgs({
+  options: {
+    count: { type: 'string', default: '1000' },
+    workers: { type: 'string', default: '8' },
+    baseline: { type: 'string', default: '2000' },
+    keep: { type: 'boolean', default: false },
+    'kcm-qps': { type: 'string' },
+    // Experiments only: the default is what the image sets.
+    'node-flags': { type: 'string' },
+  },
+});
+const COUNT = Number(values.count);
+const CONCURRENCY = Number(values.workers);
+const BASELINE = Number(values.baseline);
+const TARGETS = { seconds: 60, throughputRatio: 0.5, noopWrites: 0, rssMb: 150 };
+const log = (line: string) => console.error(`[bench] ${line}`);
+const BUNDLE = 'dist/operator/operator.mjs';
+
+/** Runs `fn` over 0..n-1 with `concurrency` in flight. */
+async function pool(n: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    for (let i = next++; i < n; i = next++) await fn(i);
+  }));
+}
+
+async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>, intervalMs = 500): Promise<number> {
+  const start = performance.now();
+  for (;;) {
+    if (await check()) return performance.now() - start;
+    if (performance.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    await sleep(intervalMs);
+  }
+}
+
+/** The cluster from KUBECONFIG if `npm run cluster -- up` made it, else a fresh one (stopped at the end). */
+async function cluster(): Promise<{ kubeconfig: string; components: { name: string; pid: number }[]; stop: () => Promise<void> }> {
+  const env = process.env.KUBECONFIG;
+  if (env && !env.includes(path.delimiter) && !values['kcm-qps']) {
+    const state = await readState(path.dirname(path.resolve(env)));
+    if (state && path.resolve(state.kubeconfig) === path.resolve(env)) {
+      log(`using the cluster in KUBECONFIG=${env}`);
+      return { kubeconfig: env, components: state.processes, stop: async () => undefined };
+    }
+  }
+  const dir = await mkdtemp(path.join(tmpdir(), 'visionops-bench-'));
+  log(`starting a control plane in ${dir}`);
+  const state = await up({ dir, log });
+  if (values['kcm-qps']) {
+    // Same command line plus the client limits; recorded in the state so `down` stops this one.
+    const qps = Number(values['kcm-qps']);
+    const old = state.processes.find((p) => p.name === 'kube-controller-manager') as ComponentProcess;
+    const args = (await readFile(`/proc/${old.pid}/cmdline`, 'utf8')).split('\0').filter(Boolean).slice(1);
+    await stopComponent(old);
+    const replacement = startComponent(old.name, old.bin, [...args, `--kube-api-qps=${qps}`, `--kube-api-burst=${qps * 2}`], old.log);
+    state.processes = state.processes.map((p) => (p === old ? replacement : p));
+    await writeState(state);
+    log(`kube-controller-manager restarted with --kube-api-qps=${qps} --kube-api-burst=${qps * 2}`);
+  }
+  return { kubeconfig: state.kubeconfig, components: state.processes, stop: async () => void (await down(dir), await rm(dir, { recursive: true, force: true })) };
+}
+
+/** kwok nodes with room for every server pod (110 pods each, as a kubelet allows by default). */
+async function addNodes(clients: KubeClients, count: number, prefix: string): Promise<string[]> {
+  const names = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
+  const resources = { cpu: '64', memory: '256Gi', pods: '110' };
+  for (const name of names) {
+    const node: V1Node = {
+      metadata: { name, annotations: { [KWOK_NODE_ANNOTATION]: 'fake' }, labels: { 'kubernetes.io/hostname': name, type: 'kwok' } },
+      status: { allocatable: resources, capacity: resources },
+    };
+    await clients.core.createNode({ body: node });
+  }
+  await waitFor(`${count} nodes Ready and untainted`, 120_000, async () => {
+    const { items } = await clients.core.listNode({ labelSelector: 'type=kwok' });
+    const ok = (n: V1Node) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') && !(n.spec?.taints ?? []).some((t) => t.effect === 'NoSchedule');
+    return names.every((name) => items.some((n) => n.metadata?.name === name && ok(n)));
+  });
+  return names;
+}
+
+/**
+ * Room for the Services: the local control plane's service range is a /24 (254 ClusterIPs) and
+ * every ModelService has one. A ServiceCIDR object widens it at runtime, no restart needed.
+ */
+async function addServiceCidr(kc: KubeConfigType): Promise<string | undefined> {
+  const net = kc.makeApiClient(NetworkingV1Api);
+  const name = 'visionops-bench';
+  try {
+    await net.createServiceCIDR({ body: { metadata: { name }, spec: { cidrs: ['10.96.0.0/16'] } } });
+  } catch (err) {
+    if (err instanceof ApiException && err.code === 409) return undefined; // left by an earlier run: use it
+    throw err;
+  }
+  await waitFor('the extra service range', 30_000, async () =>
+    (await net.readServiceCIDR({ name })).status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
+  );
+  return name;
+}
+
+interface Scrape {
+  writes: number;
+  leaseWrites: number;
+  reconciles: number;
+  queueDepth: number;
+  byResource: Record<string, number>;
+  heapUsedMb: number;
+  heapTotalMb: number;
+  /** Sums and counts of the request and reconcile duration histograms. */
+  requestSeconds: number;
+  requests: number;
+  reconcileSeconds: number;
+}
+
+async function scrape(url: string): Promise<Scrape> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const out: Scrape = { writes: 0, leaseWrites: 0, reconciles: 0, queueDepth: 0, byResource: {}, heapUsedMb: 0, heapTotalMb: 0, requestSeconds: 0, requests: 0, reconcileSeconds: 0 };
+  for (const line of text.split('\n')) {
+    const m = /^(\w+)(?:\{([^}]*)\})? ([0-9.e+-]+)$/.exec(line);
+    if (!m) continue;
+    const [, name, labels = '', value] = m;
+    const v = Number(value);
+    const resource = /resource="([^"]+)"/.exec(labels)?.[1] ?? '';
+    if (name === 'visionops_operator_api_writes_total') {
+      if (resource === 'leases') out.leaseWrites += v;
+      else {
+        out.writes += v;
+        out.byResource[resource] = (out.byResource[resource] ?? 0) + v;
+      }
+    }
+    if (name === 'controller_runtime_reconcile_total') out.reconciles += v;
+    if (name === 'workqueue_depth') out.queueDepth += v;
+    if (name === 'rest_client_request_duration_seconds_sum') out.requestSeconds += v;
+    if (name === 'rest_client_request_duration_seconds_count') out.requests += v;
+    if (name === 'controller_runtime_reconcile_time_seconds_sum') out.reconcileSeconds += v;
+    if (name === 'nodejs_heap_size_used_bytes') out.heapUsedMb = v / 2 ** 20;
+    if (name === 'nodejs_heap_size_total_bytes') out.heapTotalMb = v / 2 ** 20;
+  }
+  return out;
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  // Fields after the command name, which is in parentheses and may contain spaces.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+async function rss(pid: number): Promise<{ nowMb: number; peakMb: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
+  return { nowMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024 };
+}
+
+/** The node flags of the operator image's ENTRYPOINT: measure the process as it runs in the cluster. */
+async function imageNodeFlags(): Promise<string[]> {
+  const dockerfile = await readFile(path.join(REPO_ROOT, 'Dockerfile.operator'), 'utf8');
+  const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)?.[1];
+  if (!entrypoint) throw new Error('Dockerfile.operator has no exec-form ENTRYPOINT');
+  const argv = JSON.parse(entrypoint) as string[];
+  return argv.slice(argv.indexOf('node') + 1, -1);
+}
+
+function startOperator(kubeconfig: string, namespace: string, workers: number, nodeFlags: string[]): { child: ChildProcess; metricsUrl: Promise<string>; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [...nodeFlags, BUNDLE], {
+    cwd: REPO_ROOT,
+    env: {
+      ...process.env,
+      NODE_OPTIONS: '',
+      KUBECONFIG: kubeconfig,
+      VISIONOPS_WORKERS: String(workers),
+      VISIONOPS_LEADER_ELECTION_NAMESPACE: namespace,
+      VISIONOPS_METRICS_BIND_ADDRESS: '127.0.0.1:0',
+      VISIONOPS_HEALTH_PROBE_BIND_ADDRESS: '127.0.0.1:0',
+      // Short enough to observe a resync within the run; the steady-state count waits for one.
+      VISIONOPS_RESYNC_PERIOD_SECONDS: '20',
+      VISIONOPS_LOG_LEVEL: 'info',
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const metricsUrl = new Promise<string>((resolve, reject) => {
+    let buffer = '';
+    child.stdout?.on('data', (b: Buffer) => {
+      buffer += b.toString('utf8');
+      const m = /"metrics":"(http:\/\/[^"]+)"/.exec(buffer);
+      if (m?.[1]) resolve(m[1]);
+      // Warnings and errors of the operator stay visible.
+      for (const line of b.toString('utf8').split('\n')) if (/"level":"(warn|error)"/.test(line)) process.stderr.write(`[operator] ${line}\n`);
+    });
+    void exited.then((code) => reject(new Error(`the operator exited (${code}) before serving metrics`)));
+  });
+  return { child, metricsUrl, exited };
+}
+
+function modelService(i: number): Omit<ModelService, 'metadata'> & { metadata: { name: string } } {
+  return {
+    apiVersion: API_VERSION,
+    kind: KIND,
+    metadata: { name: `ms-${String(i).padStart(4, '0')}` },
+    spec: {
+      model: { uri: `https://models.example.com/plates-${i}.onnx`, sha256: 'a'.repeat(64) },
+      ocr: { classes: ['plate'] },
+      replicas: 1,
+      // kwok pods need no real resources; small requests keep 1000 of them schedulable.
+      resources: { requests: { cpu: '10m', memory: '32Mi' } },
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  log('building the operator bundle (npm run build:operator)');
+  await runCommand('npm', ['run', 'build:operator', '--silent'], { cwd: REPO_ROOT });
+  const { kubeconfig, components, stop } = await cluster();
+  const kc: KubeConfigType = new KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  const clients = await makeClients(kc, { maxSockets: CONCURRENCY });
+  const suffix = randomBytes(3).toString('hex');
+  const namespace = `bench-${suffix}`;
+  let operator: ReturnType<typeof startOperator> | undefined;
+  let nodes: string[] = [];
+  let extraServiceCidr: string | undefined;
+  try {
+    await runCommand(binPath('kubectl'), ['--kubeconfig', kubeconfig, 'apply', '--server-side', '--force-conflicts', '-f', path.join(REPO_ROOT, CRD_FILE)]);
+    await waitFor('the CRD', 60_000, async () =>
+      (await kc.makeApiClient(ApiextensionsV1Api).readCustomResourceDefinition({ name: CRD_NAME })).status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ?? false,
+    );
+    nodes = await addNodes(clients, Math.ceil(COUNT / 100) + 1, `bench-${suffix}`);
+    extraServiceCidr = await addServiceCidr(kc);
+    await clients.core.createNamespace({ body: { metadata: { name: namespace } } });
+    await waitFor('the default ServiceAccount', 30_000, () => clients.core.readNamespacedServiceAccount({ name: 'default', namespace }).then(() => true, () => false));
+
+    // 1. Baselines, with the same client stack (keep-alive pool) and as many requests in flight as
+    // the operator can have (each worker applies up to two children at once).
+    const inFlight = CONCURRENCY * 2;
+    const payload = 'x'.repeat(1500);
+    let t = performance.now();
+    await pool(BASELINE, inFlight, async (i) => {
+      await clients.core.createNamespacedConfigMap({ namespace, body: { metadata: { name: `raw-${i}`, labels: { bench: 'raw' } }, data: { 'config.yaml': payload } } });
+    });
+    const rawConfigMaps = BASELINE / ((performance.now() - t) / 1000);
+    log(`raw creates, ConfigMaps: ${rawConfigMaps.toFixed(0)}/s (${BASELINE} at ${inFlight} in flight)`);
+    await clients.core.deleteCollectionNamespacedConfigMap({ namespace, labelSelector: 'bench=raw' });
+    // The objects the operator creates, built by the same builders: as plain creates, then as the
+    // operator sends them (server-side apply under its field manager). The Deployments are paused
+    // at 0 replicas so the baselines do not start kube-controller-manager work.
+    const rawSets = Math.ceil(BASELINE / 3);
+    const rawChildren = (i: number, prefix: string) => {
+      const raw = { ...modelService(i), metadata: { name: `${prefix}-${i}`, namespace, uid: `00000000-0000-0000-0000-${String(i).padStart(12, '0')}` } } as ModelService;
+      return desiredState(raw, defaultOperatorConfig).apply.map((c) => {
+        const plain = { ...c, metadata: { name: c.metadata.name, namespace, labels: { bench: 'raw' } } };
+        return plain.kind === 'Deployment' ? { ...plain, spec: { ...plain.spec, replicas: 0, paused: true } } : plain;
+      });
+    };
+    const timed = async (what: string, send: (c: ReturnType<typeof rawChildren>[number], i: number) => Promise<unknown>): Promise<number> => {
+      const start = performance.now();
+      await pool(rawSets, inFlight / 2, (i) => Promise.all(rawChildren(i, what).map((c) => send(c, i))).then(() => undefined));
+      const perSecond = (rawSets * 3) / ((performance.now() - start) / 1000);
+      log(`raw ${what}s of the operator's kinds (ConfigMap, Service, Deployment): ${perSecond.toFixed(0)}/s (${rawSets * 3})`);
+      return perSecond;
+    };
+    const plural = (kind: string) => ({ ConfigMap: 'configmaps', Service: 'services', Deployment: 'deployments' })[kind] as string;
+    const rawPerSecond = await timed('create', (c) => clients.objects.create(c));
+    const rawApplies = await timed('apply', (c) => clients.raw.apply(objectPath(c.apiVersion, plural(c.kind), namespace, c.metadata.name), c, 'bench'));
+    await Promise.all([
+      clients.core.deleteCollectionNamespacedConfigMap({ namespace, labelSelector: 'bench=raw' }),
+      clients.apps.deleteCollectionNamespacedDeployment({ namespace, labelSelector: 'bench=raw' }),
+      ...(await clients.core.listNamespacedService({ namespace, labelSelector: 'bench=raw' })).items.map((svc) =>
+        clients.core.deleteNamespacedService({ name: svc.metadata?.name ?? '', namespace })),
+    ]);
+
+    // 2. The operator, then COUNT ModelServices created as fast as the baseline loop creates.
+    const nodeFlags = values['node-flags']?.split(' ').filter(Boolean) ?? (await imageNodeFlags());
+    log(`starting the operator: node ${[...nodeFlags, BUNDLE].join(' ')}`);
+    operator = startOperator(kubeconfig, namespace, CONCURRENCY, nodeFlags);
+    const metricsUrl = await operator.metricsUrl;
+    await waitFor('the operator to lead', 60_000, async () => (await fetch(`${metricsUrl}/metrics`).then((r) => r.text())).includes('leader_election_master_status{name="visionops-operator-leader"} 1'));
+    // Progress is read from watches, not by listing a thousand objects a second: the bench must
+    // not be what loads the API server.
+    const watch = async (apiVersion: string, plural: string, labelSelector?: string) => {
+      const path = collectionPath(apiVersion, plural, namespace);
+      const informer = makeInformer<KubernetesObject>(kc, path, () => clients.raw.list(path, labelSelector), labelSelector);
+      await informer.start();
+      return informer;
+    };
+    const watched = {
+      modelServices: await watch(`${GROUP}/${VERSION}`, PLURAL),
+      children: await Promise.all([watch('v1', 'configmaps', MANAGED_SELECTOR), watch('v1', 'services', MANAGED_SELECTOR), watch('apps/v1', 'deployments', MANAGED_SELECTOR)]),
+    };
+    const before = await scrape(metricsUrl);
+    const procs = [...components, { name: 'operator', pid: operator.child.pid as number }];
+    const cpuBefore = await Promise.all(procs.map((p) => cpuSeconds(p.pid)));
+    t = performance.now();
+    await pool(COUNT, CONCURRENCY, async (i) => {
+      await clients.custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, body: modelService(i) });
+    });
+    const createdMs = performance.now() - t;
+    log(`created ${COUNT} ModelServices in ${(createdMs / 1000).toFixed(1)} s`);
+
+    let childrenMs = 0;
+    let readyMs = 0;
+    let lastReport = 0;
+    let last: Scrape | undefined;
+    let peakHeapTotal = 0;
+    let atChildren: Scrape | undefined;
+    const isReady = (m: KubernetesObject) => (m as ModelService).status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+    await waitFor(`every child and every ModelService Ready`, 900_000, async () => {
+      const elapsed = performance.now() - t;
+      if (!childrenMs && watched.children.every((w) => w.list().length === COUNT)) {
+        childrenMs = elapsed;
+        atChildren = await scrape(metricsUrl);
+        log(`every child exists after ${(childrenMs / 1000).toFixed(1)} s`);
+      }
+      const ready = watched.modelServices.list().filter(isReady).length;
+      if (elapsed - lastReport > 10_000) {
+        lastReport = elapsed;
+        const now = await scrape(metricsUrl);
+        const mem = await rss(operator?.child.pid as number);
+        peakHeapTotal = Math.max(peakHeapTotal, now.heapTotalMb);
+        const d = (k: 'requests' | 'requestSeconds' | 'reconciles' | 'reconcileSeconds' | 'writes') => now[k] - (last ?? before)[k];
+        log(
+          `  ${(elapsed / 1000).toFixed(0)} s: ${ready}/${COUNT} Ready; operator: queue ${now.queueDepth}, ${d('reconciles')} reconciles ` +
+            `(${((d('reconcileSeconds') / Math.max(1, d('reconciles'))) * 1000).toFixed(0)} ms avg), ${d('writes')} writes, ` +
+            `${d('requests')} requests (${((d('requestSeconds') / Math.max(1, d('requests'))) * 1000).toFixed(0)} ms avg) in the last 10 s; ` +
+            `RSS ${mem.nowMb.toFixed(0)} MB, heap ${now.heapUsedMb.toFixed(0)}/${now.heapTotalMb.toFixed(0)} MB`,
+        );
+        last = now;
+      }
+      if (childrenMs && ready === COUNT) readyMs = elapsed;
+      return readyMs > 0;
+    }, 250);
+    await Promise.all([watched.modelServices, ...watched.children].map((w) => w.stop()));
+    const converged = await scrape(metricsUrl);
+    const cpuAfter = await Promise.all(procs.map((p) => cpuSeconds(p.pid)));
+    const cpuShare = procs.map((p, i) => `${p.name} ${((cpuAfter[i] as number) - (cpuBefore[i] as number)).toFixed(1)}`).join(', ');
+    log(`CPU seconds until Ready (${(readyMs / 1000).toFixed(1)} s wall on ${availableParallelism()} CPUs): ${cpuShare}`);
+    const childWrites = ['configmaps', 'services', 'deployments'].reduce((s, r) => s + (converged.byResource[r] ?? 0) - (before.byResource[r] ?? 0), 0);
+    const childPerSecond = (COUNT * 3) / (childrenMs / 1000);
+    log(`every ModelService Ready after ${(readyMs / 1000).toFixed(1)} s; operator writes: ${JSON.stringify(converged.byResource)}`);
+
+    // 3. Steady state: quiet queue, then a full periodic resync of every ModelService.
+    await waitFor('a quiet operator', 120_000, async () => {
+      const a = await scrape(metricsUrl);
+      await sleep(3000);
+      const b = await scrape(metricsUrl);
+      return b.queueDepth === 0 && a.writes === b.writes;
+    }, 0);
+    const quiet = await scrape(metricsUrl);
+    await waitFor('a full resync', 60_000, async () => (await scrape(metricsUrl)).reconciles >= quiet.reconciles + COUNT, 500);
+    await waitFor('the resync queue to drain', 60_000, async () => (await scrape(metricsUrl)).queueDepth === 0, 200);
+    const resynced = await scrape(metricsUrl);
+    const noopWrites = resynced.writes - quiet.writes;
+
+    // 4. Memory.
+    const mem = await rss(operator.child.pid as number);
+
+    const seconds = readyMs / 1000;
+    const ratio = childPerSecond / rawPerSecond;
+    // Every write the operator sent while the children were being created (applies, first
+    // statuses): its write throughput, next to the raw loop's.
+    const phaseWrites = (atChildren?.writes ?? converged.writes) - before.writes;
+    const writesPerSecond = phaseWrites / (childrenMs / 1000);
+    const load = loadavg().map((l) => l.toFixed(1)).join(' ');
+    const rows: [string, string, string, boolean][] = [
+      ['raw creates: ConfigMaps', `${rawConfigMaps.toFixed(0)}/s`, 'for reference', true],
+      ['raw creates: ConfigMap+Service+Deployment', `${rawPerSecond.toFixed(0)}/s`, 'baseline', true],
+      ['raw applies: ConfigMap+Service+Deployment', `${rawApplies.toFixed(0)}/s`, `${(rawApplies / rawPerSecond).toFixed(2)} x raw creates`, true],
+      [
+        `operator writes until every child exists`,
+        `${phaseWrites} in ${(childrenMs / 1000).toFixed(1)} s = ${writesPerSecond.toFixed(0)}/s`,
+        `${(writesPerSecond / rawPerSecond).toFixed(2)} x raw creates (target >= ${TARGETS.throughputRatio})`,
+        writesPerSecond / rawPerSecond >= TARGETS.throughputRatio,
+      ],
+      [`children created by the operator (${COUNT * 3})`, `${childPerSecond.toFixed(0)}/s`, `${ratio.toFixed(2)} x raw creates`, true],
+      [`all ${COUNT} ModelServices Ready`, `${seconds.toFixed(1)} s`, `target <= ${TARGETS.seconds} s`, seconds <= TARGETS.seconds],
+      ['operator writes until Ready', `${converged.writes - before.writes} (${childWrites} child applies)`, `${((converged.writes - before.writes) / COUNT).toFixed(1)} per ModelService`, true],
+      ['writes during a steady-state resync', `${noopWrites} (${resynced.reconciles - quiet.reconciles} reconciles)`, `target ${TARGETS.noopWrites}`, noopWrites === TARGETS.noopWrites],
+      ['operator RSS', `${mem.nowMb.toFixed(0)} MB now, ${mem.peakMb.toFixed(0)} MB peak`, `target <= ${TARGETS.rssMb} MB`, mem.peakMb <= TARGETS.rssMb],
+      ['operator JS heap (used / total)', `${resynced.heapUsedMb.toFixed(0)} / ${resynced.heapTotalMb.toFixed(0)} MB (total peaked at ${peakHeapTotal.toFixed(0)} MB)`, '', true],
+    ];
+    console.log(`\noperator benchmark: ${COUNT} ModelServices, ${CONCURRENCY} workers, kube-controller-manager QPS ${values['kcm-qps'] ?? '20 (default)'}; load average ${load} on ${availableParallelism()} CPUs`);
+    for (const [what, value, target, ok] of rows) console.log(`  ${ok ? 'ok  ' : 'MISS'} ${what.padEnd(42)} ${value.padEnd(34)} ${target}`);
+  } finally {
+    if (operator) {
+      operator.child.kill('SIGTERM');
+      await operator.exited;
+    }
+    if (!values.keep) {
+      await clients.core.deleteNamespace({ name: namespace }).catch(() => undefined);
+      for (const name of nodes) await clients.core.deleteNode({ name }).catch(() => undefined);
+      // Only once its Services are gone does the API server let the range go; it finishes on its own.
+      if (extraServiceCidr) await kc.makeApiClient(NetworkingV1Api).deleteServiceCIDR({ name: extraServiceCidr }).catch(() => undefined);
+    }
+    clients.close();
+    await stop();
+  }
+}
+
+await main();
