@@ -4,6 +4,7 @@ import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config/load.js';
 import { fetchModel, FetchError, writeTerminationMessage } from './fetch/model-fetch.js';
+import { demoPlateOcr, plateOcr } from './ocr/plate-rule.js';
 import { projectRoot } from './project-root.js';
 import { startServer } from './server.js';
 
@@ -16,17 +17,11 @@ serve   runs the HTTP inference server. Without --model or a config file it serv
 fetch   downloads a model (init container): retries, sha256 check, atomic write.
 Environment: PORT, LOG_LEVEL, VISIONOPS_MODEL, VISIONOPS__<SECTION>__<KEY> (e.g. VISIONOPS__OCR__WORKERS=4).`;
 
-/**
- * Plate characters: most national schemes leave out I, O and Q (confused with 1 and 0), and telling
- * tesseract so removes its commonest plate misreads (measured with `npm run eval`).
- */
-const PLATE_CHARSET = 'A-HJ-NPR-Z0-9';
-
-/** The embedded default: the demo model the project trains, reading licence plates. */
+/** The embedded default: the demo model the project trains, reading licence plates in its layouts. */
 function demoDefaults(root: string) {
   return {
     model: { path: join(root, 'models', 'plate-detector.onnx'), name: 'plate-detector', version: 'demo' },
-    ocr: { classes: { plate: { mode: 'line', charset: PLATE_CHARSET, normalize: { strip: ' -', uppercase: true } } } },
+    ocr: { classes: { plate: demoPlateOcr() } },
   };
 }
 
@@ -59,12 +54,12 @@ async function serve(args: string[]): Promise<void> {
     process.exit(2);
   }
   // A model given on the command line is named after its file; the plate OCR rule stays, as it
-  // only applies to a class called "plate".
+  // only applies to a class called "plate", but not the demo model's plate layouts (formats).
   const given = values.model ?? process.env.VISIONOPS_MODEL;
   const defaults = values.config
     ? {}
     : given
-      ? { ...demo, model: { path: given, name: modelNameFromPath(given), version: '1' } }
+      ? { model: { path: given, name: modelNameFromPath(given), version: '1' }, ocr: { classes: { plate: plateOcr() } } }
       : demo;
   const config = loadConfig({ ...(values.config ? { file: values.config } : {}), env: process.env, overrides, defaults });
   const running = await startServer(config, { listenBeforeReady: true });
