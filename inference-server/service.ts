@@ -98,6 +98,11 @@ export class VisionService {
     return { ready: Object.values(checks).every((c) => c.ok), checks };
   }
 
+  /** tesseract jobs run so far (a detection may take more than one: OCR classes with formats); for benchmarks. */
+  get ocrJobs(): number {
+    return this.ocr?.jobsDone ?? 0;
+  }
+
   /** The inference threads; exposed for benchmarks and tests that need to saturate them. */
   get inferencePool(): WorkerPool | undefined {
     return this.pool;
