@@ -8,7 +8,12 @@ import { OperatorConfigError } from './config.js';
 export interface ManagerSettings {
   /** Only ModelServices (and children) in this namespace; undefined watches all. */
   watchNamespace: string | undefined;
-  /** Reconciles running at once (controller-runtime's MaxConcurrentReconciles). */
+  /**
+   * Reconciles running at once (controller-runtime's MaxConcurrentReconciles). A reconcile mostly
+   * waits on the API server (creating a ModelService's children takes three round trips), so a
+   * burst of new ModelServices goes as fast as the requests kept in flight, until the API server
+   * is the limit. One key is never reconciled twice at once, whatever the number.
+   */
   workers: number;
   /** Every ModelService is reconciled again this often, changed or not. */
   resyncPeriodMs: number;
@@ -63,7 +68,7 @@ export function managerSettingsFromEnv(env: Record<string, string | undefined>, 
   }
   return {
     watchNamespace: env.VISIONOPS_WATCH_NAMESPACE?.trim() || undefined,
-    workers: positiveNumber(env, 'VISIONOPS_WORKERS', 8, { integer: true }),
+    workers: positiveNumber(env, 'VISIONOPS_WORKERS', 16, { integer: true }),
     resyncPeriodMs: seconds('VISIONOPS_RESYNC_PERIOD_SECONDS', 600),
     watchdogMs: seconds('VISIONOPS_WATCHDOG_SECONDS', 300),
     metricsBindAddress: env.VISIONOPS_METRICS_BIND_ADDRESS?.trim() || ':8080',
