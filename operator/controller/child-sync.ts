@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { KubernetesObject, V1ManagedFieldsEntry } from '@kubernetes/client-node';
 import type { Child } from '../desired-state.js';
+import { sortDeep } from '../canonical.js';
 
 /** The one field manager the operator applies under: SSA tracks what it owns by this name. */
 export const FIELD_MANAGER = 'visionops-operator';
@@ -24,19 +25,6 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(sortDeep(value));
 }
 
-function sortDeep(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(sortDeep);
-  if (v instanceof Date) return v.toISOString();
-  if (v && typeof v === 'object') {
-    return Object.fromEntries(
-      Object.entries(v)
-        .filter(([, x]) => x !== undefined)
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-        .map(([k, x]) => [k, sortDeep(x)]),
-    );
-  }
-  return v;
-}
 
 export function shortHash(value: unknown): string {
   return createHash('sha256').update(canonicalJson(value)).digest('hex').slice(0, 16);

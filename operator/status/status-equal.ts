@@ -1,5 +1,6 @@
 import type { ModelServiceStatus } from '../../crds/modelservice.js';
 import { formatTime } from './conditions.js';
+import { sortDeep } from '../canonical.js';
 
 /**
  * Whether two statuses say the same thing, so the controller skips a write that would change
@@ -14,19 +15,6 @@ function canonical(status: ModelServiceStatus): unknown {
   const conditions = [...(status.conditions ?? [])]
     .map((c) => ({ ...c, lastTransitionTime: formatTime(c.lastTransitionTime as string | Date) }))
     .sort((x, y) => x.type.localeCompare(y.type));
-  return sortKeys({ ...status, conditions });
+  return sortDeep({ ...status, conditions }, formatTime);
 }
 
-function sortKeys(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(sortKeys);
-  if (v instanceof Date) return formatTime(v);
-  if (v && typeof v === 'object') {
-    return Object.fromEntries(
-      Object.entries(v)
-        .filter(([, x]) => x !== undefined)
-        .sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))
-        .map(([k, x]) => [k, sortKeys(x)]),
-    );
-  }
-  return v;
-}
