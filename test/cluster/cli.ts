@@ -10,6 +10,7 @@ import { defaultStateDir } from './paths.js';
 import { TOOLS } from './tools.js';
 
 const USAGE = `usage: npm run cluster -- <command> [--dir <state dir>] [--nodes <n>]
+                              [--service-cidr <cidr>] [--kcm-qps <n>] [--kcm-concurrent-syncs <n>]
 
   build    build kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok
            and helm from the Go module proxy into .cache/bin (only what changed)
@@ -18,7 +19,10 @@ const USAGE = `usage: npm run cluster -- <command> [--dir <state dir>] [--nodes 
   status   say what runs
   down     stop everything and remove <dir>
 
-  <dir> defaults to $VISIONOPS_CLUSTER_DIR or .cluster/ at the repository root.`;
+  <dir> defaults to $VISIONOPS_CLUSTER_DIR or .cluster/ at the repository root.
+  up's tuning (defaults are Kubernetes' own, what tests want): --service-cidr (default 10.0.0.0/24,
+  254 Services), --kcm-qps (kube-controller-manager's API client limit, default 20; burst is twice
+  it), --kcm-concurrent-syncs (its deployment/replicaset/endpoints/endpointslice workers, default 5).`;
 
 const log = (line: string): void => console.error(`[cluster] ${line}`);
 
@@ -26,7 +30,14 @@ async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { dir: { type: 'string' }, nodes: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      dir: { type: 'string' },
+      nodes: { type: 'string' },
+      'service-cidr': { type: 'string' },
+      'kcm-qps': { type: 'string' },
+      'kcm-concurrent-syncs': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   const [command] = values.help ? ['help'] : positionals;
   const dir = values.dir ?? defaultStateDir();
@@ -35,7 +46,20 @@ async function main(argv: string[]): Promise<number> {
       const started = Date.now();
       const nodes = values.nodes === undefined ? undefined : Number(values.nodes);
       if (nodes !== undefined && !(Number.isInteger(nodes) && nodes > 0)) throw new Error(`--nodes must be a positive integer, got ${values.nodes}`);
-      const state = await up({ dir, log, ...(nodes ? { nodes } : {}) });
+      const positive = (flag: string, v: string | undefined) => {
+        if (v === undefined) return undefined;
+        const n = Number(v);
+        if (!(Number.isInteger(n) && n > 0)) throw new Error(`--${flag} must be a positive integer, got ${v}`);
+        return n;
+      };
+      const kcmQps = positive('kcm-qps', values['kcm-qps']);
+      const kcmConcurrentSyncs = positive('kcm-concurrent-syncs', values['kcm-concurrent-syncs']);
+      const state = await up({
+        dir, log, ...(nodes ? { nodes } : {}),
+        ...(values['service-cidr'] ? { serviceCidr: values['service-cidr'] } : {}),
+        ...(kcmQps ? { kcmQps } : {}),
+        ...(kcmConcurrentSyncs ? { kcmConcurrentSyncs } : {}),
+      });
       log(`up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${state.server}, nodes ${state.nodes.join(', ')}`);
       log(`logs in ${dir}/logs/`);
       // stdout carries only the line a shell wants: eval "$(npm run -s cluster -- up)".

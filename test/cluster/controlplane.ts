@@ -19,11 +19,47 @@ export interface UpOptions {
   /** The test run that owns this cluster; see ClusterState.ownerPid. */
   ownerPid?: number;
   log?: (line: string) => void;
+  /** ClusterIP range (default 10.0.0.0/24: 254 Services; scale tests want a /16). */
+  serviceCidr?: string;
+  /**
+   * kube-controller-manager's client limit (--kube-api-qps, burst twice that) and its
+   * deployment/replicaset/endpoints/endpointslice sync workers. Defaults are Kubernetes' (20 qps, 5 workers),
+   * which is what tests want; a benchmark of many objects raises them so that the time measures
+   * the API server and the operator rather than the controller-manager's client throttle.
+   */
+  kcmQps?: number;
+  kcmConcurrentSyncs?: number;
 }
 
 /** Ranges that cannot collide with anything on the host: no Pod or Service traffic is real. */
-const SERVICE_CIDR = '10.0.0.0/24';
+export const DEFAULT_SERVICE_CIDR = '10.0.0.0/24';
 const POD_CIDR = '10.244.0.0/16';
+
+/** An IPv4 CIDR's first host address (the kubernetes Service's ClusterIP, in the API server's certificate). */
+export function firstServiceIp(cidr: string): string {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr);
+  const octets = m ? m.slice(1, 5).map(Number) : [];
+  const bits = m ? Number(m[5]) : NaN;
+  if (!m || octets.some((o) => o > 255) || !(bits >= 8 && bits <= 30)) throw new Error(`service CIDR ${cidr} is not an IPv4 range between /8 and /30`);
+  const value = octets.reduce((a, o) => a * 256 + o, 0);
+  const size = 2 ** (32 - bits);
+  const first = value - (value % size) + 1;
+  return [24, 16, 8, 0].map((s) => Math.floor(first / 2 ** s) % 256).join('.');
+}
+
+/** The controller-manager's extra flags for UpOptions.kcmQps / kcmConcurrentSyncs. */
+export function kcmTuningFlags(opts: Pick<UpOptions, 'kcmQps' | 'kcmConcurrentSyncs'>): string[] {
+  const flags: string[] = [];
+  if (opts.kcmQps !== undefined) flags.push(`--kube-api-qps=${opts.kcmQps}`, `--kube-api-burst=${opts.kcmQps * 2}`);
+  const n = opts.kcmConcurrentSyncs;
+  if (n !== undefined) {
+    flags.push(
+      `--concurrent-deployment-syncs=${n}`, `--concurrent-replicaset-syncs=${n}`,
+      `--concurrent-endpoint-syncs=${n}`, `--concurrent-service-endpoint-syncs=${n}`,
+    );
+  }
+  return flags;
+}
 
 /** Timeouts sized for a loaded 2-core CI machine, where kube-apiserver alone takes ~15 s. */
 const TIMEOUTS = { etcd: 30_000, apiserver: 120_000, component: 90_000, nodes: 90_000 };
@@ -61,6 +97,8 @@ async function describeFailure(err: unknown, started: ComponentProcess[]): Promi
 export async function up(opts: UpOptions): Promise<ClusterState> {
   const log = opts.log ?? (() => undefined);
   const dir = path.resolve(opts.dir);
+  const serviceCidr = opts.serviceCidr ?? DEFAULT_SERVICE_CIDR;
+  const kubernetesServiceIp = firstServiceIp(serviceCidr);
   const existing = await readState(dir);
   if (existing?.processes.some(isRunning)) {
     throw new Error(`a cluster already runs from ${dir} (kubeconfig ${existing.kubeconfig}); stop it with: npm run cluster -- down`);
@@ -82,7 +120,7 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
   const [sa, apiServing, kcmServing, schedServing, admin, kcmUser, schedUser, kwokUser] = await Promise.all([
     createServiceAccountKey(pki),
     issueServingCert(ca, pki, 'kube-apiserver', [
-      '127.0.0.1', 'localhost', '10.0.0.1', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local',
+      '127.0.0.1', 'localhost', kubernetesServiceIp, 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local',
     ]),
     issueServingCert(ca, pki, 'kube-controller-manager', ['127.0.0.1', 'localhost']),
     issueServingCert(ca, pki, 'kube-scheduler', ['127.0.0.1', 'localhost']),
@@ -138,7 +176,7 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
       `--tls-private-key-file=${apiServing.key}`,
       `--client-ca-file=${ca.cert}`,
       '--authorization-mode=RBAC',
-      `--service-cluster-ip-range=${SERVICE_CIDR}`,
+      `--service-cluster-ip-range=${serviceCidr}`,
       `--service-account-issuer=${server}/`,
       `--service-account-key-file=${sa.publicKey}`,
       `--service-account-signing-key-file=${sa.privateKey}`,
@@ -175,7 +213,8 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
       '--use-service-account-credentials=true',
       `--cluster-signing-cert-file=${ca.cert}`,
       `--cluster-signing-key-file=${ca.key}`,
-      `--service-cluster-ip-range=${SERVICE_CIDR}`,
+      `--service-cluster-ip-range=${serviceCidr}`,
+      ...kcmTuningFlags(opts),
     ]);
     const scheduler = await start('kube-scheduler', componentFlags(schedKubeconfig, schedulerPort, schedServing));
     const kwok = await start('kwok', [
