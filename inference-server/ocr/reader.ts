@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { createWorker, OEM, PSM, type Worker } from 'tesseract.js';
 import type { OcrClassConfig, OcrMode } from '../config/schema.js';
-import { alphabetOf, matchFormats, parseTemplate, readFromHocr, readFromText, type Alphabet, type PlateTemplate } from './formats.js';
+import { alphabetOf, matchFormats, parseTemplate, readFromHocr, readFromText, type Alphabet, type PlateTemplate, type ReadChar } from './formats.js';
 import { PSM_FOR_MODE, expandCharset, normalizeText } from './normalize.js';
 
 /**
@@ -116,9 +116,8 @@ export class OcrReader {
       slot.jobs++;
       this.jobsDone++;
       const rawText = data.text.trim();
-      const confidence = data.confidence / 100;
-      if (!rules.templates) return { rawText, text: normalizeText(rawText, cfg.normalize), confidence };
-      return { ...correct(rawText, data.hocr ?? '', cfg, rules), confidence };
+      if (!rules.templates) return { rawText, text: normalizeText(rawText, cfg.normalize), confidence: data.confidence / 100 };
+      return correct(rawText, data.hocr ?? '', data.confidence / 100, cfg, rules);
     } finally {
       this.release(slot);
     }
@@ -182,11 +181,35 @@ export class OcrReader {
   }
 }
 
-/** The read corrected to the class's best-fitting template, or normalised as read when none fits. */
-function correct(rawText: string, hocr: string, cfg: OcrClassConfig, rules: ClassRules): Omit<OcrResult, 'confidence'> {
+/**
+ * The read corrected to the class's best-fitting template, or normalised as read when none fits.
+ * Confidence: the mean of the characters' own confidences from hOCR. tesseract's word confidence is
+ * its least certain character's, so one doubtful glyph in a right read gave 0 for the whole plate.
+ */
+function correct(rawText: string, hocr: string, wordConfidence: number, cfg: OcrClassConfig, rules: ClassRules): OcrResult {
   const fold = (t: string) => (cfg.normalize.uppercase ? t.toUpperCase() : t);
-  const read = (readFromHocr(hocr) ?? readFromText(rawText)).map((c) => ({ choices: c.choices.map((x) => ({ ch: fold(x.ch), conf: x.conf })) }));
+  const fromHocr = readFromHocr(hocr);
+  const read = (fromHocr ?? readFromText(rawText)).map((c) => ({ choices: c.choices.map((x) => ({ ch: fold(x.ch), conf: x.conf })) }));
+  const confidence = fromHocr && fromHocr.length > 0 ? fromHocr.reduce((a, c) => a + (c.choices[0]?.conf ?? 0), 0) / fromHocr.length : wordConfidence;
   const m = matchFormats(read, rules.templates!, rules.alphabet);
-  if (!m) return { rawText, text: normalizeText(rawText, cfg.normalize) };
-  return { rawText, text: normalizeText(m.text, cfg.normalize), format: m.template, formatCost: m.cost };
+  if (!m) return { rawText, text: normalizeText(rawText, cfg.normalize), confidence };
+  return { rawText, text: normalizeText(m.text, cfg.normalize), format: m.template, formatCost: m.cost, confidence };
+}
+
+/**
+ * A recognizer's read (characters with alternatives) as an OCR result under the class's rules:
+ * alternatives outside the class's charset dropped (as tesseract's whitelist would), then corrected
+ * to the best-fitting template when the class has formats.
+ */
+export function resultFromRead(read: ReadChar[], confidence: number, cfg: OcrClassConfig): OcrResult {
+  const rules = rulesOf(cfg);
+  const fold = (t: string) => (cfg.normalize.uppercase ? t.toUpperCase() : t);
+  const allowed = rules.whitelist ? new Set(rules.whitelist) : undefined;
+  const kept = read
+    .map((c) => ({ choices: c.choices.map((x) => ({ ch: fold(x.ch), conf: x.conf })).filter((x) => !allowed || allowed.has(x.ch)) }))
+    .filter((c) => c.choices.length > 0);
+  const rawText = kept.map((c) => c.choices[0]!.ch).join('');
+  const m = rules.templates ? matchFormats(kept, rules.templates, rules.alphabet) : undefined;
+  if (!m) return { rawText, text: normalizeText(rawText, cfg.normalize), confidence };
+  return { rawText, text: normalizeText(m.text, cfg.normalize), format: m.template, formatCost: m.cost, confidence };
 }
