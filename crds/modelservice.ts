@@ -26,6 +26,8 @@ export const DEFAULTS = {
   ocrMode: 'line',
   ocrStrip: ' -',
   ocrUppercase: true,
+  ocrRetry: true,
+  ocrReader: 'tesseract',
   minReplicas: 1,
   targetCPUUtilizationPercentage: 80,
   resources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { memory: '2Gi' } },
@@ -38,6 +40,7 @@ export const DEFAULTS = {
 
 const MODEL_FORMATS = ['auto', 'yolov5', 'yolov8'] as const;
 const OCR_MODES = ['line', 'word', 'block', 'auto'] as const;
+const OCR_READERS = ['tesseract', 'plate-reader'] as const;
 
 const className = Type.String({ minLength: 1, maxLength: 63, description: 'A class name as the detector reports it, e.g. "plate".' });
 
@@ -146,6 +149,37 @@ const ocr = Type.Object(
       Type.String({ minLength: 1, maxLength: 256, description: 'The only characters OCR may return; ranges allowed, e.g. A-Z0-9 (a literal - goes first or last).' }),
     ),
     normalize: Type.Optional(ocrNormalize),
+    formats: Type.Optional(
+      Type.Array(
+        Type.String({ minLength: 1, maxLength: 64, description: "A layout template, e.g. LL-DDD-LL or DDD 'TU' DDDD." }),
+        {
+          minItems: 1,
+          maxItems: 32,
+          description:
+            "Layouts the text follows, as templates: L a letter, D a digit, A either (of the charset), 'XY' fixed characters, " +
+            "anything else a separator (optional in the read), e.g. LL-DDD-LL or DDD 'TU' DDDD. The read is corrected to the " +
+            'template that fits it best (confusable glyphs such as O/0, S/5, B/8 coerced per position) and left as read when none fits.',
+        },
+      ),
+    ),
+    retry: Type.Optional(
+      Type.Boolean({
+        default: DEFAULTS.ocrRetry,
+        description:
+          'With formats: when a read does not fit a template as read, read the box again from other preparations (perspective ' +
+          'evened out, smaller scale, word segmentation, plain crop) and keep the best fit. Costs extra OCR for those boxes only.',
+      }),
+    ),
+    reader: Type.Optional(
+      StringEnum(OCR_READERS, {
+        default: DEFAULTS.ocrReader,
+        description:
+          'What reads the text: tesseract only, or plate-reader, the CRNN text recognizer shipped in the server image ' +
+          '(models/plate-reader.onnx, trained by training/reader.py on the demo plate layouts), with tesseract as the fallback ' +
+          "for reads that fit none of formats (without formats the recognizer's read is kept as it is). A custom image must " +
+          'contain the file at /app/models/plate-reader.onnx, or its pods stay unready.',
+      }),
+    ),
   },
   { description: 'Text recognition on detected boxes. Absent: no OCR.' },
 );

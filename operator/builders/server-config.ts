@@ -3,15 +3,21 @@ import type { V1ConfigMap } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { DEFAULTS, type ModelService } from '../../crds/modelservice.js';
 import type { ServerConfigInput } from '../../inference-server/config/schema.js';
+import { parseTemplate, TemplateError } from '../../inference-server/ocr/formats.js';
 import type { OperatorConfig } from '../config.js';
 import { type ChildMeta, childMeta } from './meta.js';
-import { modelSource } from './model-source.js';
+import { InvalidSpecError, modelSource } from './model-source.js';
 import { parseQuantity } from './quantity.js';
 
 export const CONFIG_DIR = '/etc/visionops';
 export const CONFIG_KEY = 'config.yaml';
 export const CONFIG_PATH = `${CONFIG_DIR}/${CONFIG_KEY}`;
 export const ARCHIVE_DIR = '/archive';
+/**
+ * The trained plate reader (spec.ocr.reader: plate-reader) inside the server image: Dockerfile.server
+ * copies models/ to ./models under WORKDIR /app, and training/reader.py writes models/plate-reader.onnx.
+ */
+export const BUNDLED_PLATE_READER = '/app/models/plate-reader.onnx';
 export const SERVER_PORT = 8080;
 /** The pod's grace period; the server is told to finish in-flight requests a little sooner. */
 export const TERMINATION_GRACE_SECONDS = 30;
@@ -57,13 +63,31 @@ export function buildServerConfig(ms: ModelService, config: OperatorConfig): Ser
   return server;
 }
 
-function ocrClasses(ocr: NonNullable<ModelService['spec']['ocr']>): NonNullable<NonNullable<ServerConfigInput['ocr']>['classes']> {
+type OcrSpec = NonNullable<ModelService['spec']['ocr']>;
+
+function ocrClasses(ocr: OcrSpec): NonNullable<NonNullable<ServerConfigInput['ocr']>['classes']> {
+  checkTemplates(ocr.formats ?? []);
   const perClass = {
     mode: ocr.mode ?? DEFAULTS.ocrMode,
     ...(ocr.charset ? { charset: ocr.charset } : {}),
     normalize: { strip: ocr.normalize?.strip ?? DEFAULTS.ocrStrip, uppercase: ocr.normalize?.uppercase ?? DEFAULTS.ocrUppercase },
+    // retry only means something with formats; leaving both out keeps the config (and so the pods) of specs without formats as they were.
+    ...(ocr.formats ? { formats: [...ocr.formats], retry: ocr.retry ?? DEFAULTS.ocrRetry } : {}),
+    ...((ocr.reader ?? DEFAULTS.ocrReader) === 'plate-reader' ? { recognizer: { model: BUNDLED_PLATE_READER, fallback: true } } : {}),
   };
   return Object.fromEntries(ocr.classes.map((c) => [c, structuredClone(perClass)]));
+}
+
+/** The CRD bounds the templates but cannot parse them; the server would refuse to start on a bad one. */
+function checkTemplates(formats: readonly string[]): void {
+  formats.forEach((template, i) => {
+    try {
+      parseTemplate(template);
+    } catch (err) {
+      if (!(err instanceof TemplateError)) throw err;
+      throw new InvalidSpecError(`spec.ocr.formats[${i}] ${JSON.stringify(template)}: ${err.message}`);
+    }
+  });
 }
 
 export function buildConfigMap(ms: ModelService, config: OperatorConfig): ConfigMapChild {

@@ -1,8 +1,10 @@
 import { expect } from 'chai';
 import { parse } from 'yaml';
+import type { ModelServiceSpec } from '../../crds/modelservice.js';
 import { serverConfigSchema } from '../../inference-server/config/schema.js';
-import { buildConfigMap, buildServerConfig, configHash } from '../../operator/builders/server-config.js';
+import { BUNDLED_PLATE_READER, buildConfigMap, buildServerConfig, configHash } from '../../operator/builders/server-config.js';
 import { InvalidSpecError } from '../../operator/builders/model-source.js';
+import { desiredState } from '../../operator/desired-state.js';
 import { SHA, config, fullModelService, modelService } from './fixtures.js';
 
 describe('server ConfigMap builder', () => {
@@ -46,6 +48,56 @@ describe('server ConfigMap builder', () => {
     expect(() => buildServerConfig(modelService({ model: { uri: 's3://bucket/m.onnx' } }), config)).to.throw(InvalidSpecError, /s3:/);
     expect(() => buildServerConfig(modelService({ model: { uri: 'pvc://models/../etc/passwd' } }), config)).to.throw(InvalidSpecError);
     expect(() => buildServerConfig(modelService({ model: { uri: 'pvc://models' } }), config)).to.throw(InvalidSpecError);
+  });
+
+  describe('plate formats and the trained reader', () => {
+    const ocrSpec = (ocr: Partial<NonNullable<ModelServiceSpec['ocr']>>) =>
+      modelService({ model: { uri: 'https://models.example.com/plates.onnx', sha256: SHA, classes: ['car', 'plate', 'sign'] }, ocr: { classes: ['plate', 'sign'], ...ocr } });
+
+    it('passes formats and retry to every OCR class, and the server accepts them', () => {
+      const formats = ['LL-DDD-LL', "DDD 'TU' DDDD", 'DLLLDDD'];
+      const built = buildServerConfig(ocrSpec({ formats, retry: false }), config);
+      const c = serverConfigSchema.parse(built);
+      for (const cls of ['plate', 'sign']) {
+        expect(c.ocr.classes[cls], cls).to.deep.include({ formats, retry: false });
+        expect(c.ocr.classes[cls]!.recognizer, cls).to.equal(undefined);
+      }
+      // Each class has its own copy: the YAML writer must not emit anchors and aliases.
+      expect(built.ocr?.classes?.plate?.formats).to.not.equal(built.ocr?.classes?.sign?.formats);
+    });
+
+    it('retries by default when formats are set, and leaves both out without formats so existing configs do not change', () => {
+      const withFormats = buildServerConfig(ocrSpec({ formats: ['LL-DDD-LL'] }), config);
+      expect(withFormats.ocr?.classes?.plate).to.deep.include({ formats: ['LL-DDD-LL'], retry: true });
+      const without = buildServerConfig(ocrSpec({ retry: false }), config).ocr?.classes?.plate;
+      expect(without).to.not.have.any.keys('formats', 'retry', 'recognizer');
+    });
+
+    it('reader plate-reader reads with the recognizer shipped in the server image, tesseract as the fallback', () => {
+      const built = buildServerConfig(ocrSpec({ reader: 'plate-reader', formats: ['LL-DDD-LL'] }), config);
+      const c = serverConfigSchema.parse(built);
+      for (const cls of ['plate', 'sign']) expect(c.ocr.classes[cls]!.recognizer, cls).to.deep.equal({ model: '/app/models/plate-reader.onnx', fallback: true });
+      expect(BUNDLED_PLATE_READER).to.equal('/app/models/plate-reader.onnx');
+      // The ConfigMap carries it too.
+      const cm = buildConfigMap(ocrSpec({ reader: 'plate-reader' }), config);
+      expect(serverConfigSchema.parse(parse(cm.data['config.yaml']!)).ocr.classes.plate!.recognizer?.model).to.equal(BUNDLED_PLATE_READER);
+    });
+
+    it('reader tesseract, or no reader, gives no recognizer', () => {
+      expect(buildServerConfig(ocrSpec({}), config).ocr?.classes?.plate).to.not.have.property('recognizer');
+      expect(buildServerConfig(ocrSpec({ reader: 'tesseract' }), config).ocr?.classes?.plate).to.not.have.property('recognizer');
+    });
+
+    it('refuses a template the server cannot parse as an invalid spec naming it, instead of a server that will not start', () => {
+      const bad = (formats: string[]) => () => buildServerConfig(ocrSpec({ formats }), config);
+      expect(bad(['LL-DDD-LL', 'LL-X'])).to.throw(InvalidSpecError, /^spec\.ocr\.formats\[1\] "LL-X": .*'X' is neither L, D, A nor a separator/);
+      expect(bad(["DDD 'TU DDDD"])).to.throw(InvalidSpecError, /spec\.ocr\.formats\[0\] "DDD 'TU DDDD": .*unterminated quote/);
+      expect(bad(['--'])).to.throw(InvalidSpecError, /spec\.ocr\.formats\[0\] "--": .*no characters/);
+    });
+
+    it('a bad template surfaces from desiredState as InvalidSpecError, which the reconciler reports as InvalidSpec', () => {
+      expect(() => desiredState(ocrSpec({ formats: ["'"] }), config)).to.throw(InvalidSpecError, /spec\.ocr\.formats\[0\]/);
+    });
   });
 
   it('hash is stable for the same config and changes when the config does', () => {
