@@ -17,21 +17,15 @@ model (models/plate-detector.md): 12,000 training scenes, 17 epochs, batch 128, 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
-import hashlib
 import json
 import math
 import os
 import platform
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import time
 import types
-import urllib.request
 from copy import deepcopy
 from multiprocessing.pool import ThreadPool
 from pathlib import Path
@@ -73,6 +67,7 @@ import yolov5  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import synth  # noqa: E402
+from tracking import free_port, mlflow_server, sha256  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = {0: "plate"}
@@ -220,55 +215,6 @@ def export_onnx(model, imgsz: int, path: Path, opset: int = 12):
         meta.key, meta.value = k, str(v)
     onnx.save(om, str(path))
     return path
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-# --- mlflow ----------------------------------------------------------------------------------------
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def mlflow_server(store: Path, port: int):
-    """A real `mlflow server` (sqlite backend, proxied artifacts), started and stopped here."""
-    store.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-           "--backend-store-uri", f"sqlite:///{(store / 'mlflow.db').resolve()}",
-           "--artifacts-destination", str((store / "artifacts").resolve()), "--workers", "1"]
-    logf = open(store / "server.log", "ab")
-    proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            if proc.poll() is not None:
-                raise RuntimeError(f"mlflow server exited ({proc.returncode}); see {store / 'server.log'}")
-            try:
-                with urllib.request.urlopen(url + "/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except Exception:
-                time.sleep(0.5)
-        else:
-            raise RuntimeError("mlflow server did not become healthy")
-        log(f"mlflow server {url} (store {store})")
-        yield url
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        with contextlib.suppress(Exception):
-            proc.wait(timeout=20)
-        logf.close()
 
 
 # --- main ------------------------------------------------------------------------------------------

@@ -1,0 +1,399 @@
+"""Train the bundled plate reader: a small CRNN (CNN + BiLSTM + CTC) that reads the text of a plate
+crop. One command reproduces everything:
+
+    .venv/bin/python training/reader.py
+
+Why a trained reader next to tesseract: tesseract's general-purpose English model drops or swaps
+characters on small, blurred, perspective-warped plates (exact match 89.6 % on the held-out set with
+every preprocessing and format trick in the server, see models/plate-detector.md). A recognizer
+trained on the same synthetic scenes as the detector learns exactly those conditions.
+
+Steps: render synthetic scenes (training/synth.py, seed 1 for training, seed 2 for validation; the
+evaluation uses seed 3) -> cut every plate out with a generous margin, in grey (the server's grey
+formula) -> start a local `mlflow server` -> train, with the crop box jittered each step as a
+detector's boxes are -> log params and per-epoch metrics -> export ONNX (softmax probabilities
+[N, T, C], preprocessing in the metadata) -> log it with its sha256, register `plate-reader`, alias
+`champion` -> copy it to models/plate-reader.onnx.
+
+The preprocessing is specified here and implemented again in TypeScript
+(inference-server/ocr/recognizer-input.ts); both follow the same arithmetic so the server feeds the
+network what it was trained on:
+  1. the box grows by `margin` x its width/height on each side, clipped to the image;
+  2. grey = (4899 R + 9617 G + 1868 B + 8192) >> 14 (OpenCV's fixed-point BT.601);
+  3. the (fractional) box is resampled to HEIGHT x WIDTH by exact area weights (each output pixel
+     averages the source area it covers);
+  4. standardised: (v - mean) / max(std, 4).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import pickle
+import platform
+import shutil
+import sys
+import time
+from multiprocessing import Pool
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import synth  # noqa: E402
+from tracking import free_port, log as _log, mlflow_server, sha256  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # index 0 of the output is the CTC blank
+HEIGHT, WIDTH = 32, 128
+MARGIN = 0.06
+STD_FLOOR = 4.0
+CUT_MARGIN = 0.3  # kept around each plate in the cache, so the box can be jittered
+
+
+def log(msg: str) -> None:
+    _log("reader", msg)
+
+
+# --- preprocessing (mirrored in inference-server/ocr/recognizer-input.ts) --------------------------
+
+
+def grey(rgb: np.ndarray) -> np.ndarray:
+    r, g, b = (rgb[..., i].astype(np.int32) for i in range(3))
+    return ((4899 * r + 9617 * g + 1868 * b + 8192) >> 14).astype(np.uint8)
+
+
+def area_weights(lo: float, hi: float, n_out: int) -> tuple[int, np.ndarray]:
+    """Weights [n_out, span] over source pixels first..first+span-1 for the interval [lo, hi)."""
+    step = (hi - lo) / n_out
+    first = int(math.floor(lo))
+    last = int(math.ceil(hi))
+    w = np.zeros((n_out, max(last - first, 1)), np.float64)
+    for i in range(n_out):
+        a, b = lo + i * step, lo + (i + 1) * step
+        for j in range(int(math.floor(a)), int(math.ceil(b))):
+            ov = min(b, j + 1) - max(a, j)
+            if ov > 0:
+                w[i, j - first] += ov / step
+    return first, w
+
+
+def prepare(g: np.ndarray, box, margin: float = MARGIN) -> np.ndarray:
+    """grey image [H, W] uint8 + box (x1, y1, x2, y2) in its pixels -> [HEIGHT, WIDTH] float32."""
+    h, w = g.shape
+    x1, y1, x2, y2 = box
+    bw, bh = x2 - x1, y2 - y1
+    x1, x2 = max(0.0, x1 - margin * bw), min(float(w), x2 + margin * bw)
+    y1, y2 = max(0.0, y1 - margin * bh), min(float(h), y2 + margin * bh)
+    fx, wx = area_weights(x1, x2, WIDTH)
+    fy, wy = area_weights(y1, y2, HEIGHT)
+    region = g[fy:fy + wy.shape[1], fx:fx + wx.shape[1]].astype(np.float64)
+    out = wy @ region @ wx.T
+    return ((out - out.mean()) / max(out.std(), STD_FLOOR)).astype(np.float32)
+
+
+# --- data ------------------------------------------------------------------------------------------
+
+_FONTS = None
+
+
+def _init(fonts):
+    global _FONTS
+    _FONTS = fonts
+    cv2.setNumThreads(1)
+
+
+def _cut(args):
+    seed, idx = args
+    jpg, _, plates, _ = synth.make_scene(seed, idx, _FONTS)
+    # decode the JPEG as the server would: the artefacts are part of what the reader must read
+    rgb = cv2.cvtColor(cv2.imdecode(np.frombuffer(jpg, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    g = grey(rgb)
+    h, w = g.shape
+    out = []
+    for p in plates:
+        x1, y1, x2, y2 = p["box"]
+        bw, bh = x2 - x1, y2 - y1
+        if bw < 2 or bh < 2:
+            continue
+        cx1, cy1 = max(0, int(x1 - CUT_MARGIN * bw)), max(0, int(y1 - CUT_MARGIN * bh))
+        cx2, cy2 = min(w, int(math.ceil(x2 + CUT_MARGIN * bw))), min(h, int(math.ceil(y2 + CUT_MARGIN * bh)))
+        out.append({"img": g[cy1:cy2, cx1:cx2].copy(), "box": (x1 - cx1, y1 - cy1, x2 - cx1, y2 - cy1),
+                    "text": p["text"], "format": p["format"]})
+    return out
+
+
+def plate_crops(data_dir: Path, seed: int, n: int, workers: int) -> list[dict]:
+    path = data_dir / f"reader-s{seed}-n{n}.pkl"
+    if path.exists():
+        return pickle.loads(path.read_bytes())
+    fonts = synth.ensure_fonts(data_dir / "fonts")
+    t = time.time()
+    with Pool(workers, initializer=_init, initargs=(fonts,)) as pool:
+        crops = [c for cs in pool.imap(_cut, [(seed, i) for i in range(n)], chunksize=32) for c in cs]
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(crops))
+    log(f"{n} scenes (seed {seed}) -> {len(crops)} plate crops in {time.time() - t:.0f}s")
+    return crops
+
+
+def jittered(rng: np.random.Generator, c: dict) -> np.ndarray:
+    """The crop as a detector might box it: edges off by a few per cent of the plate's size."""
+    x1, y1, x2, y2 = c["box"]
+    bw, bh = x2 - x1, y2 - y1
+    dx = rng.normal(0, 0.03, 2) * bw
+    dy = rng.normal(0, 0.06, 2) * bh
+    box = (x1 + dx[0], y1 + dy[0], x2 + dx[1], y2 + dy[1])
+    h, w = c["img"].shape
+    box = (min(max(box[0], 0), w - 1), min(max(box[1], 0), h - 1), max(min(box[2], w), box[0] + 1), max(min(box[3], h), box[1] + 1))
+    return prepare(c["img"], box)
+
+
+def encode(text: str) -> list[int]:
+    return [ALPHABET.index(ch) + 1 for ch in text]
+
+
+# --- model -----------------------------------------------------------------------------------------
+
+
+def conv(cin, cout, k=3, p=1):
+    return nn.Sequential(nn.Conv2d(cin, cout, k, padding=p, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class PlateReader(nn.Module):
+    """[N, 1, 32, 128] -> [N, 32, C] class probabilities per column (softmax in the exported graph)."""
+
+    def __init__(self, width: int = 1, hidden: int = 96):
+        super().__init__()
+        c = [int(x * width) for x in (24, 48, 96, 96, 128, 160)]
+        self.cnn = nn.Sequential(
+            conv(1, c[0]), nn.MaxPool2d(2),                       # 16 x 64
+            conv(c[0], c[1]), nn.MaxPool2d(2),                    # 8 x 32
+            conv(c[1], c[2]), conv(c[2], c[3]), nn.MaxPool2d((2, 1)),  # 4 x 32
+            conv(c[3], c[4]), nn.MaxPool2d((2, 1)),               # 2 x 32
+            conv(c[4], c[5], k=(2, 3), p=(0, 1)),                 # 1 x 32
+        )
+        self.rnn = nn.LSTM(c[5], hidden, bidirectional=True, batch_first=True)
+        self.head = nn.Linear(2 * hidden, len(ALPHABET) + 1)
+
+    def forward(self, x):
+        f = self.cnn(x).squeeze(2).transpose(1, 2)  # [N, T, C]
+        f, _ = self.rnn(f)
+        return self.head(f)
+
+
+class Exported(nn.Module):
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, x):
+        return torch.softmax(self.m(x), dim=-1)
+
+
+def greedy(probs: np.ndarray) -> str:
+    best = probs.argmax(-1)
+    out, prev = [], 0
+    for k in best:
+        if k != prev and k != 0:
+            out.append(ALPHABET[k - 1])
+        prev = k
+    return "".join(out)
+
+
+def edit_distance(a: str, b: str) -> int:
+    d = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, d[0] = d[0], i
+        for j, cb in enumerate(b, 1):
+            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (ca != cb))
+    return d[len(b)]
+
+
+@torch.no_grad()
+def evaluate(model, xs: np.ndarray, texts: list[str], batch: int = 512) -> dict:
+    model.eval()
+    preds = []
+    for i in range(0, len(xs), batch):
+        p = torch.softmax(model(torch.from_numpy(xs[i:i + batch])), -1).numpy()
+        preds += [greedy(q) for q in p]
+    model.train()
+    exact = sum(p == t for p, t in zip(preds, texts)) / len(texts)
+    cer = sum(edit_distance(p, t) for p, t in zip(preds, texts)) / sum(len(t) for t in texts)
+    return {"exact": exact, "cer": cer}
+
+
+def export_onnx(model, path: Path) -> Path:
+    model = Exported(model).eval()
+    x = torch.zeros(1, 1, HEIGHT, WIDTH)
+    torch.onnx.export(model, x, str(path), opset_version=13, input_names=["image"], output_names=["probs"],
+                      dynamic_axes={"image": {0: "n"}, "probs": {0: "n"}}, dynamo=False)
+    import onnx
+
+    m = onnx.load(str(path))
+    meta = {"kind": "ctc-text-recognizer", "alphabet": ALPHABET, "blank": 0, "height": HEIGHT, "width": WIDTH,
+            "margin": MARGIN, "grey": "bt601-fixed14", "resample": "area", "normalize": "standardize",
+            "stdFloor": STD_FLOOR}
+    p = m.metadata_props.add()
+    p.key, p.value = "visionops.recognizer", json.dumps(meta)
+    onnx.save(m, str(path))
+    return path
+
+
+# --- main ------------------------------------------------------------------------------------------
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--train-seed", type=int, default=1)
+    ap.add_argument("--val-seed", type=int, default=2, help="the eval set (npm run eval) uses seed 3")
+    ap.add_argument("--train-n", type=int, default=16000, help="training scenes (about 1.6 plates each)")
+    ap.add_argument("--val-n", type=int, default=1000)
+    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--width", type=float, default=1.0, help="channel multiplier")
+    ap.add_argument("--hidden", type=int, default=96)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--data-dir", type=Path, default=ROOT / "training" / "data")
+    ap.add_argument("--runs-dir", type=Path, default=ROOT / "training" / "runs")
+    ap.add_argument("--mlflow-dir", type=Path, default=ROOT / "training" / "mlruns")
+    ap.add_argument("--publish", type=Path, default=ROOT / "models" / "plate-reader.onnx")
+    ap.add_argument("--run-name", default=None)
+    ap.add_argument("--smoke", action="store_true", help="tiny data, 1 epoch: checks the pipeline; publishes nothing")
+    a = ap.parse_args()
+    if a.smoke:
+        a.train_n, a.val_n, a.epochs, a.publish = 64, 32, 1, Path("")
+    return a
+
+
+def main():
+    a = parse_args()
+    t_start = time.time()
+    torch.manual_seed(a.seed)
+    torch.set_num_threads(a.threads)
+    rng = np.random.default_rng(a.seed)
+
+    train = plate_crops(a.data_dir, a.train_seed, a.train_n, a.workers)
+    val = plate_crops(a.data_dir, a.val_seed, a.val_n, a.workers)
+    t_data = time.time() - t_start
+    # validation on the exact boxes: the jitter is for training only
+    val_x = np.stack([prepare(c["img"], c["box"])[None] for c in val])
+    val_t = [c["text"] for c in val]
+    log(f"train {len(train)} plates, val {len(val)} plates (data {t_data:.0f}s)")
+
+    model = PlateReader(a.width, a.hidden)
+    n_params = sum(p.numel() for p in model.parameters())
+    steps_per_epoch = max(1, len(train) // a.batch)
+    total = steps_per_epoch * a.epochs
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=total, pct_start=0.15)
+    ctc = nn.CTCLoss(blank=0, zero_infinity=True)
+
+    run_name = a.run_name or f"crnn-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = a.runs_dir / run_name
+    out.mkdir(parents=True, exist_ok=True)
+    params = {"train_seed": a.train_seed, "val_seed": a.val_seed, "train_scenes": a.train_n, "val_scenes": a.val_n,
+              "train_plates": len(train), "val_plates": len(val), "epochs": a.epochs, "batch": a.batch, "lr": a.lr,
+              "width": a.width, "hidden": a.hidden, "params": n_params, "input": f"{HEIGHT}x{WIDTH}", "margin": MARGIN,
+              "alphabet": ALPHABET, "seed": a.seed, "smoke": a.smoke}
+
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    with mlflow_server(a.mlflow_dir, free_port()) as url:
+        mlflow.set_tracking_uri(url)
+        mlflow.set_experiment("plate-reader")
+        with mlflow.start_run(run_name=run_name) as run:
+            mlflow.log_params(params)
+            mlflow.set_tags({"task": "licence-plate text recognition (CTC)", "data": "synthetic (training/synth.py)"})
+            log(f"{n_params} parameters, {steps_per_epoch} steps/epoch, {a.epochs} epochs")
+            best, best_state, rows = -1.0, None, []
+            t_train = time.time()
+            for epoch in range(a.epochs):
+                t_ep, losses = time.time(), []
+                order = rng.permutation(len(train))
+                for s in range(steps_per_epoch):
+                    idx = order[s * a.batch:(s + 1) * a.batch]
+                    x = torch.from_numpy(np.stack([jittered(rng, train[i])[None] for i in idx]))
+                    targets = [encode(train[i]["text"]) for i in idx]
+                    y = torch.tensor([k for t in targets for k in t], dtype=torch.long)
+                    lens = torch.tensor([len(t) for t in targets], dtype=torch.long)
+                    logp = F.log_softmax(model(x), -1).transpose(0, 1)  # [T, N, C]
+                    loss = ctc(logp, y, torch.full((len(idx),), logp.shape[0], dtype=torch.long), lens)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+                    opt.step()
+                    sched.step()
+                    losses.append(loss.item())
+                    if s % 100 == 0:
+                        log(f"epoch {epoch + 1} step {s}/{steps_per_epoch} loss {np.mean(losses[-100:]):.4f}")
+                m = evaluate(model, val_x, val_t)
+                ep_time = time.time() - t_ep
+                row = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_exact": m["exact"], "val_cer": m["cer"],
+                       "lr": sched.get_last_lr()[0], "epoch_s": ep_time}
+                rows.append(row)
+                mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=epoch)
+                log(f"epoch {epoch + 1}/{a.epochs} {ep_time:.0f}s loss {row['loss']:.4f} val exact {m['exact']:.4f} cer {m['cer']:.4f}")
+                if m["exact"] >= best:
+                    best = m["exact"]
+                    best_state = {k: v.clone() for k, v in model.state_dict().items()}
+            t_train = time.time() - t_train
+            model.load_state_dict(best_state)
+            (out / "results.json").write_text(json.dumps(rows, indent=1))
+
+            onnx_path = export_onnx(model, out / "plate-reader.onnx")
+            digest = sha256(onnx_path)
+            (out / "plate-reader.onnx.sha256").write_text(f"{digest}  plate-reader.onnx\n")
+            size_mb = onnx_path.stat().st_size / 1e6
+            # the exported graph must read as the torch model does
+            import onnxruntime as ort
+
+            sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+            probs = sess.run(None, {"image": val_x[:256]})[0]
+            onnx_exact = float(np.mean([greedy(p) == t for p, t in zip(probs, val_t[:256])]))
+            final = evaluate(model, val_x, val_t)
+            summary = {"run_id": run.info.run_id, "val": final, "onnx_val_exact_first256": onnx_exact,
+                       "onnx_sha256": digest, "onnx_mb": round(size_mb, 3), "params": n_params,
+                       "device": platform.processor() or "cpu", "threads": a.threads, "data_s": round(t_data),
+                       "train_s": round(t_train), "train_plates": len(train), "val_plates": len(val)}
+            mlflow.log_metrics({"best/val_exact": final["exact"], "best/val_cer": final["cer"], "onnx_mb": size_mb})
+            mlflow.log_artifact(str(onnx_path), "model")
+            mlflow.log_artifact(str(out / "plate-reader.onnx.sha256"), "model")
+            mlflow.log_artifact(str(out / "results.json"))
+            mlflow.set_tag("onnx_sha256", digest)
+
+            client = MlflowClient()
+            name = "plate-reader"
+            try:
+                client.get_registered_model(name)
+            except Exception:
+                client.create_registered_model(name, description="CRNN + CTC licence-plate text reader trained on synthetic scenes")
+            mv = client.create_model_version(name, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id,
+                                             tags={"onnx_sha256": digest})
+            alias = None if a.smoke else "champion"
+            if alias:
+                client.set_registered_model_alias(name, alias, mv.version)
+            summary["registered"] = {"name": name, "version": mv.version, "alias": alias}
+            summary["wall_s"] = round(time.time() - t_start)
+            (out / "summary.json").write_text(json.dumps(summary, indent=1))
+            mlflow.log_artifact(str(out / "summary.json"))
+            log(f"registered {name} v{mv.version}{' @' + alias if alias else ''}; run {run.info.run_id}")
+
+    if str(a.publish) not in ("", "."):
+        a.publish.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(onnx_path, a.publish)
+        log(f"published {a.publish} ({size_mb:.2f} MB, sha256 {digest})")
+    log(f"done in {time.time() - t_start:.0f}s: {json.dumps(summary['val'])}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""MLflow and file helpers shared by the training scripts (detector and reader)."""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+
+def log(tag: str, msg: str) -> None:
+    print(f"[{tag} {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def mlflow_server(store: Path, port: int):
+    """A real `mlflow server` (sqlite backend, proxied artifacts), started and stopped here."""
+    store.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+           "--backend-store-uri", f"sqlite:///{(store / 'mlflow.db').resolve()}",
+           "--artifacts-destination", str((store / "artifacts").resolve()), "--workers", "1"]
+    logf = open(store / "server.log", "ab")
+    proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            if proc.poll() is not None:
+                raise RuntimeError(f"mlflow server exited ({proc.returncode}); see {store / 'server.log'}")
+            try:
+                with urllib.request.urlopen(url + "/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except Exception:
+                time.sleep(0.5)
+        else:
+            raise RuntimeError("mlflow server did not become healthy")
+        log("mlflow", f"server {url} (store {store})")
+        yield url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(Exception):
+            proc.wait(timeout=20)
+        logf.close()
