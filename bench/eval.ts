@@ -2,7 +2,8 @@
  * Held-out evaluation of the bundled plate detector, end to end through the real inference server.
  *
  *   npm run eval -- [--model models/plate-detector.onnx] [--n 400] [--seed 3] [--concurrency 2]
- *                   [--out reports/eval.json] [--check] [--plain-ocr | --single-pass]
+ *                   [--out reports/eval.json] [--check] [--plain-ocr | --single-pass | --tesseract-only]
+ *                   [--reader models/plate-reader.onnx]
  *
  * 1. Generates (or reuses) a synthetic held-out set with training/synth.py and a seed the training
  *    never saw (train 1, val 2, eval 3). Needs Python with numpy, opencv and pillow: $PYTHON, else
@@ -10,7 +11,9 @@
  * 2. Starts the server in-process (loadConfig + startServer, the same OCR rule as `npm start`:
  *    class plate, line mode, A-Z0-9 without I O Q, strip ' -', uppercase, corrected to the five
  *    plate layouts of the generator, reading again when a read does not fit; --plain-ocr: without
- *    the layouts; --single-pass: with them, without reading again) on a free port.
+ *    the layouts; --single-pass: with them, without reading again) on a free port. Plates are read by
+ *    the bundled plate reader (a CRNN, training/reader.py) when models/plate-reader.onnx exists, with
+ *    tesseract as the fallback for reads that fit no layout; --tesseract-only: tesseract alone.
  * 3. POSTs every image to /v1/detect at confidence 0.001 (for mAP50) and to /v1/read at the
  *    server's default thresholds (precision/recall at the operating point, and plate text).
  * 4. Reports detector P/R at IoU 0.5 and mAP50 (all-point interpolated AP, as yolov5 computes it),
@@ -41,6 +44,8 @@ const { values } = parseArgs({
     failures: { type: 'string', default: '25' },
     'plain-ocr': { type: 'boolean', default: false },
     'single-pass': { type: 'boolean', default: false },
+    reader: { type: 'string', default: join(root, 'models', 'plate-reader.onnx') },
+    'tesseract-only': { type: 'boolean', default: false },
   },
 });
 const n = Number(values.n);
@@ -127,7 +132,8 @@ async function post(url: string, body: Buffer): Promise<{ detections: Detection[
 async function main(): Promise<void> {
   const t0 = Date.now();
   const { dir, rows } = heldOutSet();
-  const rule = values['plain-ocr'] ? plateOcr() : { ...demoPlateOcr(), retry: !values['single-pass'] };
+  const reader = values['tesseract-only'] || values['plain-ocr'] || !existsSync(values.reader) ? undefined : resolve(values.reader);
+  const rule = values['plain-ocr'] ? plateOcr() : { ...demoPlateOcr(reader), retry: !values['single-pass'] };
   const config = loadConfig({
     env: {},
     defaults: {
@@ -140,7 +146,7 @@ async function main(): Promise<void> {
   });
   const server = await startServer(config);
   const conf = config.model.thresholds.confidence;
-  console.log(`server ${server.url}, model ${values.model}, operating confidence ${conf}, ${rows.length} images`);
+  console.log(`server ${server.url}, model ${values.model}, reader ${reader ?? '(tesseract only)'}, operating confidence ${conf}, ${rows.length} images`);
 
   const lowConf: { score: number; tp: boolean }[] = [];
   let nGt = 0, tpOp = 0, fpOp = 0, detectedGt = 0, exact = 0, ocrOnDetected = 0;
@@ -211,7 +217,7 @@ async function main(): Promise<void> {
   const ocrAccuracy = ocrOnDetected / Math.max(1, detectedGt);
   const med = (a: number[]) => (a.length ? [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]! : NaN);
   const report = {
-    model: resolve(values.model), set: { dir, seed, images: rows.length, plates: nGt },
+    model: resolve(values.model), reader: reader ?? null, set: { dir, seed, images: rows.length, plates: nGt },
     operatingConfidence: conf, precision, recall, mAP50, exactMatch, ocrAccuracyOnDetected: ocrAccuracy,
     formats: 'formats' in rule ? rule.formats : null, correction,
     targets: { recall: RECALL_TARGET, exactMatch: EXACT_TARGET, met: recall >= RECALL_TARGET && exactMatch >= EXACT_TARGET },

@@ -17,11 +17,17 @@ serve   runs the HTTP inference server. Without --model or a config file it serv
 fetch   downloads a model (init container): retries, sha256 check, atomic write.
 Environment: PORT, LOG_LEVEL, VISIONOPS_MODEL, VISIONOPS__<SECTION>__<KEY> (e.g. VISIONOPS__OCR__WORKERS=4).`;
 
+/** The plate reader trained with the demo detector, when the checkout has it. */
+function bundledReader(root: string): string | undefined {
+  const path = join(root, 'models', 'plate-reader.onnx');
+  return existsSync(path) ? path : undefined;
+}
+
 /** The embedded default: the demo model the project trains, reading licence plates in its layouts. */
 function demoDefaults(root: string) {
   return {
     model: { path: join(root, 'models', 'plate-detector.onnx'), name: 'plate-detector', version: 'demo' },
-    ocr: { classes: { plate: demoPlateOcr() } },
+    ocr: { classes: { plate: demoPlateOcr(bundledReader(root)) } },
   };
 }
 

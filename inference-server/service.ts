@@ -9,8 +9,9 @@ import { decodeOnnxMetadata } from './inference/onnx-metadata.js';
 import { InferenceTimeoutError, QueueFullError, WorkerCrashedError, WorkerPool } from './inference/worker-pool.js';
 import type { ModelShape } from './inference/protocol.js';
 import { usableCpus } from './inference/cpus.js';
-import { OcrReader } from './ocr/reader.js';
-import { readDetection } from './ocr/read-detection.js';
+import { OcrReader, resultFromRead, type OcrResult } from './ocr/reader.js';
+import { better, readDetection } from './ocr/read-detection.js';
+import { TextRecognizer } from './ocr/recognizer.js';
 import { ImageArchive, sha256Async } from './archive/store.js';
 import type { Logger } from './logging.js';
 import type { Metrics } from './metrics.js';
@@ -64,6 +65,9 @@ export class VisionService {
   private pool?: WorkerPool;
   private ocr?: OcrReader;
   private ocrError?: string;
+  /** by model path: classes may share one */
+  private recognizers = new Map<string, TextRecognizer>();
+  private recognizerErrors = new Map<string, string>();
   private archive?: ImageArchive;
   private sweepTimer?: NodeJS.Timeout;
 
@@ -80,7 +84,7 @@ export class VisionService {
   /** Loads everything; never throws: a failure is kept and reported by readiness instead. */
   async start(): Promise<void> {
     const jobs: Promise<void>[] = [this.startModel()];
-    if (this.config.ocr.enabled && this.ocrClasses.length > 0) jobs.push(this.startOcr());
+    if (this.config.ocr.enabled && this.ocrClasses.length > 0) jobs.push(this.startOcr(), this.startRecognizers());
     if (this.config.archive) jobs.push(this.startArchive());
     await Promise.all(jobs);
     if (this.model) await this.warmUp();
@@ -94,6 +98,14 @@ export class VisionService {
     };
     if (this.config.ocr.enabled && this.ocrClasses.length > 0) {
       checks.ocr = this.ocr?.ready ? { ok: true } : { ok: false, reason: this.ocrError ?? 'OCR workers are starting' };
+      const paths = this.recognizerPaths();
+      if (paths.length > 0) {
+        const missing = paths.filter((p) => !this.recognizers.has(p));
+        checks.recognizer =
+          missing.length === 0
+            ? { ok: true }
+            : { ok: false, reason: missing.map((p) => this.recognizerErrors.get(p) ?? `recognizer ${p} is loading`).join('; ') };
+      }
     }
     return { ready: Object.values(checks).every((c) => c.ok), checks };
   }
@@ -118,6 +130,9 @@ export class VisionService {
     }
     if (withOcr && this.ocrClasses.length > 0 && !this.ocr?.ready) {
       throw new ApiError(503, 'not_ready', `OCR is not ready: ${this.ocrError ?? 'starting'}`, { 'Retry-After': '5' });
+    }
+    if (withOcr && this.ocrClasses.length > 0 && this.recognizers.size < this.recognizerPaths().length) {
+      throw new ApiError(503, 'not_ready', `OCR is not ready: ${this.readiness().checks.recognizer?.reason ?? 'starting'}`, { 'Retry-After': '5' });
     }
     return this.run(bytes, requestId, overrides, withOcr, true);
   }
@@ -193,17 +208,49 @@ export class VisionService {
 
   async close(): Promise<void> {
     clearInterval(this.sweepTimer);
-    await Promise.all([this.pool?.close(), this.ocr?.close()]);
+    await Promise.all([this.pool?.close(), this.ocr?.close(), ...[...this.recognizers.values()].map((r) => r.close())]);
   }
 
+  private recognizerPaths(): string[] {
+    const paths = new Set<string>();
+    for (const c of this.ocrClasses) {
+      const model = this.config.ocr.classes[c]?.recognizer?.model;
+      if (model) paths.add(model);
+    }
+    return [...paths];
+  }
+
+  /**
+   * Reads the text of every detection of an OCR class. Classes with a recognizer are read by it, all
+   * boxes of the image in one run; with `fallback`, a read that does not fit the class's formats as
+   * read is read by tesseract too (its own second looks included) and the better fit is kept.
+   */
   private async readTexts(detections: DetectionOut[], pixels: Uint8Array, width: number, height: number): Promise<void> {
-    const ocr = this.ocr;
-    if (!ocr) return;
+    const classes = this.config.ocr.classes;
+    const recognized = new Map<DetectionOut, OcrResult>();
+    const batches = new Map<TextRecognizer, DetectionOut[]>();
+    for (const d of detections) {
+      const model = classes[d.class]?.recognizer?.model;
+      const rec = model ? this.recognizers.get(model) : undefined;
+      if (rec) batches.set(rec, [...(batches.get(rec) ?? []), d]);
+    }
+    await Promise.all(
+      [...batches].map(async ([rec, ds]) => {
+        const reads = await rec.recognize(pixels, width, height, ds.map((d) => d.box));
+        ds.forEach((d, i) => recognized.set(d, resultFromRead(reads[i]!.read, reads[i]!.confidence, classes[d.class]!)));
+      }),
+    );
     await Promise.all(
       detections.map(async (d) => {
-        const cfg = this.config.ocr.classes[d.class];
+        const cfg = classes[d.class];
         if (!cfg) return;
-        const r = await readDetection(ocr, pixels, width, height, d.box, cfg);
+        let r = recognized.get(d);
+        const ocr = this.ocr;
+        const fallback = !r || (cfg.recognizer?.fallback && cfg.formats && r.formatCost !== 0);
+        if (fallback && ocr) {
+          const t = await readDetection(ocr, pixels, width, height, d.box, cfg);
+          if (t && (!r || better(t, r))) r = t;
+        }
         if (!r) {
           d.text = '';
           d.rawText = '';
@@ -285,6 +332,22 @@ export class VisionService {
       this.ocrError = `OCR could not start: ${(err as Error).message}`;
       this.log.error(this.ocrError);
     }
+  }
+
+  private async startRecognizers(): Promise<void> {
+    await Promise.all(
+      this.recognizerPaths().map(async (path) => {
+        try {
+          const rec = await TextRecognizer.load(path);
+          this.recognizers.set(path, rec);
+          this.log.info('text recognizer loaded', { path, input: `${rec.spec.height}x${rec.spec.width}`, alphabet: rec.spec.alphabet });
+        } catch (err) {
+          const reason = (err as Error).message;
+          this.recognizerErrors.set(path, reason);
+          this.log.error('text recognizer failed to load; the server stays unready', { reason });
+        }
+      }),
+    );
   }
 
   private async startArchive(): Promise<void> {

@@ -68,6 +68,17 @@ export const ocrClassSchema = z
           'smaller scale, word segmentation, plain crop) until a read does, and keep the best-fitting one; extra ' +
           'tesseract jobs for those detections only',
       ),
+    recognizer: z
+      .object({
+        model: z.string().min(1).describe('ONNX file of a CTC text recognizer exported by training/reader.py (e.g. models/plate-reader.onnx)'),
+        fallback: z
+          .boolean()
+          .default(true)
+          .describe('with formats: when its read does not fit a template as read, tesseract reads the crop too and the better-fitting read is kept'),
+      })
+      .strict()
+      .optional()
+      .describe('read this class with a trained text recognizer instead of tesseract (one batched run per image)'),
   })
   .strict();
 

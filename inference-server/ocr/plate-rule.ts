@@ -21,7 +21,15 @@ export function plateOcr() {
   return { mode: 'line' as const, charset: PLATE_CHARSET, normalize: { strip: ' -', uppercase: true } };
 }
 
-/** The same, corrected to the demo model's plate layouts: only for the bundled demo model. */
-export function demoPlateOcr() {
-  return { ...plateOcr(), formats: [...DEMO_PLATE_FORMATS] };
+/**
+ * The same, corrected to the demo model's plate layouts: only for the bundled demo model. With the
+ * bundled plate reader (models/plate-reader.onnx, training/reader.py) plates are read by it, and by
+ * tesseract only when its read does not fit a layout as read.
+ */
+export function demoPlateOcr(readerPath?: string) {
+  return {
+    ...plateOcr(),
+    formats: [...DEMO_PLATE_FORMATS],
+    ...(readerPath ? { recognizer: { model: readerPath, fallback: true } } : {}),
+  };
 }
