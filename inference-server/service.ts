@@ -12,6 +12,7 @@ import { usableCpus } from './inference/cpus.js';
 import { OcrReader, resultFromRead, type OcrResult } from './ocr/reader.js';
 import { better, readDetection } from './ocr/read-detection.js';
 import { TextRecognizer } from './ocr/recognizer.js';
+import { betterView, viewBoxes } from './ocr/recognizer-views.js';
 import { ImageArchive, sha256Async } from './archive/store.js';
 import type { Logger } from './logging.js';
 import type { Metrics } from './metrics.js';
@@ -236,8 +237,18 @@ export class VisionService {
     }
     await Promise.all(
       [...batches].map(async ([rec, ds]) => {
-        const reads = await rec.recognize(pixels, width, height, ds.map((d) => d.box));
-        ds.forEach((d, i) => recognized.set(d, resultFromRead(reads[i]!.read, reads[i]!.confidence, classes[d.class]!)));
+        const views = ds.map((d) => viewBoxes(d.box, classes[d.class]!.recognizer!.views));
+        const reads = await rec.recognize(pixels, width, height, views.flat());
+        let at = 0;
+        ds.forEach((d, i) => {
+          let best: OcrResult | undefined;
+          for (const _ of views[i]!) {
+            const r = reads[at++]!;
+            const result = resultFromRead(r.read, r.confidence, classes[d.class]!);
+            if (!best || betterView(result, best)) best = result;
+          }
+          recognized.set(d, best!);
+        });
       }),
     );
     await Promise.all(

@@ -75,6 +75,13 @@ export const ocrClassSchema = z
           .boolean()
           .default(true)
           .describe('with formats: when its read does not fit a template as read, tesseract reads the crop too and the better-fitting read is kept'),
+        views: z
+          .number()
+          .int()
+          .min(1)
+          .max(4)
+          .default(3)
+          .describe('crops read per box in the same batch (the box, then slightly shorter, taller, wider); the best read is kept'),
       })
       .strict()
       .optional()

@@ -76,7 +76,7 @@ describe('server ConfigMap builder', () => {
     it('reader plate-reader reads with the recognizer shipped in the server image, tesseract as the fallback', () => {
       const built = buildServerConfig(ocrSpec({ reader: 'plate-reader', formats: ['LL-DDD-LL'] }), config);
       const c = serverConfigSchema.parse(built);
-      for (const cls of ['plate', 'sign']) expect(c.ocr.classes[cls]!.recognizer, cls).to.deep.equal({ model: '/app/models/plate-reader.onnx', fallback: true });
+      for (const cls of ['plate', 'sign']) expect(c.ocr.classes[cls]!.recognizer, cls).to.deep.equal({ model: '/app/models/plate-reader.onnx', fallback: true, views: 3 });
       expect(BUNDLED_PLATE_READER).to.equal('/app/models/plate-reader.onnx');
       // The ConfigMap carries it too.
       const cm = buildConfigMap(ocrSpec({ reader: 'plate-reader' }), config);

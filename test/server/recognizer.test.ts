@@ -1,0 +1,210 @@
+import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import request from 'supertest';
+import type { RunningServer } from '../../inference-server/server.js';
+import { ctcGreedy, readConfidence } from '../../inference-server/ocr/ctc.js';
+import { resultFromRead } from '../../inference-server/ocr/reader.js';
+import { areaWeights, greyAt, recognizerInput } from '../../inference-server/ocr/recognizer-input.js';
+import { parseRecognizerSpec, RECOGNIZER_METADATA_KEY, RecognizerLoadError, TextRecognizer } from '../../inference-server/ocr/recognizer.js';
+import { ocrClassSchema } from '../../inference-server/config/schema.js';
+import { betterView, viewBoxes } from '../../inference-server/ocr/recognizer-views.js';
+import { DEMO_PLATE_FORMATS, demoPlateOcr, PLATE_CHARSET } from '../../inference-server/ocr/plate-rule.js';
+import { FIXTURES, startTestServer } from './helpers.js';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const DETECTOR = join(ROOT, 'models', 'plate-detector.onnx');
+const READER = join(ROOT, 'models', 'plate-reader.onnx');
+const SMOKE = join(ROOT, 'ci', 'smoke', 'plate.jpg');
+
+interface Expected {
+  height: number;
+  width: number;
+  margin: number;
+  stdFloor: number;
+  grey: number[];
+  cases: { box: [number, number, number, number]; input: number[] }[];
+}
+
+describe('text recognizer input (parity with training/reader.py)', () => {
+  const dir = join(FIXTURES, 'recognizer');
+  const expected = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as Expected;
+
+  async function image() {
+    const { data, info } = await sharp(join(dir, 'image.png')).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    return { pixels: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
+  }
+
+  it('computes the grey values of the training data', async () => {
+    const { pixels } = await image();
+    expect(Array.from({ length: 64 }, (_, i) => greyAt(pixels, i * 3))).to.deep.equal(expected.grey);
+  });
+
+  it('gives the network the input it was trained on, for fractional, clipped and upsampled boxes', async () => {
+    const { pixels, width, height } = await image();
+    for (const c of expected.cases) {
+      const [x1, y1, x2, y2] = c.box;
+      const got = recognizerInput(pixels, width, height, { x1, y1, x2, y2 }, expected);
+      expect(got.length).to.equal(expected.height * expected.width);
+      let worst = 0;
+      got.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - c.input[i]!))));
+      expect(worst, `box ${c.box.join(',')}`).to.be.below(1e-3);
+    }
+  });
+
+  it('area weights average: each output row sums to 1 and covers only its interval', () => {
+    for (const [lo, hi, n] of [[3.25, 17.5, 4], [0, 5, 32], [10.5, 11, 8]] as const) {
+      const w = areaWeights(lo, hi, n);
+      for (let i = 0; i < n; i++) {
+        const row = w.weights.subarray(i * w.span, (i + 1) * w.span);
+        expect(row.reduce((a, b) => a + b, 0)).to.be.closeTo(1, 1e-9);
+      }
+    }
+    // [0, 4) into 2: output 0 is source pixels 0 and 1, half each
+    expect(Array.from(areaWeights(0, 4, 2).weights)).to.deep.equal([0.5, 0.5, 0, 0, 0, 0, 0.5, 0.5]);
+  });
+});
+
+describe('CTC decoding', () => {
+  const alphabet = 'AB0';
+  /** one column per entry: [blank, A, B, 0] */
+  const cols = (rows: number[][]) => ({ probs: Float32Array.from(rows.flat()), steps: rows.length });
+
+  it('merges repeated columns, drops blanks, keeps a doubled letter split by a blank', () => {
+    const { probs, steps } = cols([
+      [0.9, 0.05, 0.03, 0.02],
+      [0.1, 0.8, 0.05, 0.05],
+      [0.1, 0.85, 0.03, 0.02],
+      [0.9, 0.05, 0.03, 0.02],
+      [0.2, 0.7, 0.05, 0.05],
+      [0.1, 0.1, 0.1, 0.7],
+    ]);
+    const read = ctcGreedy(probs, steps, 4, alphabet);
+    expect(read.map((c) => c.choices[0]!.ch).join('')).to.equal('AA0');
+    // the first A's alternatives come from its most certain column (0.85), blank excluded
+    expect(read[0]!.choices.map((c) => c.ch)).to.deep.equal(['A', 'B', '0']);
+    expect(read[0]!.choices[0]!.conf).to.be.closeTo(0.85, 1e-6);
+    expect(readConfidence(read)).to.be.closeTo(Math.cbrt(0.85 * 0.7 * 0.7), 1e-6);
+  });
+
+  it('reads nothing from blanks only, and refuses a shape that does not fit the alphabet', () => {
+    expect(ctcGreedy(cols([[1, 0, 0, 0]]).probs, 1, 4, alphabet)).to.deep.equal([]);
+    expect(readConfidence([])).to.equal(0);
+    expect(() => ctcGreedy(new Float32Array(8), 2, 4, 'AB')).to.throw(/alphabet of 2 characters for 4 classes/);
+    expect(() => ctcGreedy(new Float32Array(7), 2, 4, alphabet)).to.throw(/expected 2x4/);
+  });
+
+  it('corrects a read to the class layouts with the alternatives, within the charset', () => {
+    const cfg = ocrClassSchema.parse({ charset: PLATE_CHARSET, formats: DEMO_PLATE_FORMATS });
+    const ch = (...c: [string, number][]) => ({ choices: c.map(([x, conf]) => ({ ch: x, conf })) });
+    // "AB-123-CD" read with an O (outside the charset) for the D and a 0 in a letter slot
+    const read = [ch(['A', 0.9]), ch(['B', 0.9]), ch(['1', 0.9]), ch(['2', 0.9]), ch(['3', 0.9]), ch(['0', 0.6], ['C', 0.3]), ch(['O', 0.5], ['D', 0.4])];
+    const r = resultFromRead(read, 0.8, cfg);
+    expect(r.rawText).to.equal('AB1230D');
+    expect(r.text).to.equal('AB123CD');
+    expect(r.format).to.equal('LL-DDD-LL');
+    expect(r.formatCost).to.be.greaterThan(0);
+    expect(r.confidence).to.equal(0.8);
+  });
+});
+
+describe('recognizer views', () => {
+  it('reads a box as it is first, then with its edges moved by fractions of its size', () => {
+    const box = { x1: 100, y1: 50, x2: 300, y2: 90 };
+    const views = viewBoxes(box, 4);
+    expect(views[0]).to.deep.equal(box);
+    expect(views).to.have.length(4);
+    for (const v of views.slice(1)) {
+      // centred on the same point, different by a few per cent
+      expect((v.x1 + v.x2) / 2).to.be.closeTo(200, 1e-9);
+      expect((v.y1 + v.y2) / 2).to.be.closeTo(70, 1e-9);
+      expect(Math.abs(v.x2 - v.x1 - 200) + Math.abs(v.y2 - v.y1 - 40)).to.be.within(1, 20);
+    }
+    expect(viewBoxes(box, 1)).to.deep.equal([box]);
+    expect(viewBoxes(box, 0)).to.deep.equal([box]);
+  });
+
+  it('keeps the read that fits a layout with the fewest corrections, then the most confident', () => {
+    const r = (formatCost: number | undefined, confidence: number) => ({ text: 'X', rawText: 'X', confidence, ...(formatCost === undefined ? {} : { formatCost }) });
+    expect(betterView(r(0, 0.5), r(1, 0.99))).to.equal(true);
+    expect(betterView(r(2, 0.5), r(undefined, 0.99))).to.equal(true);
+    expect(betterView(r(0, 0.9), r(0, 0.8))).to.equal(true);
+    expect(betterView(r(undefined, 0.9), r(undefined, 0.8))).to.equal(true);
+    expect(betterView(r(0, 0.8), r(0, 0.8))).to.equal(false);
+  });
+});
+
+describe('text recognizer model loading', () => {
+  it('refuses metadata that is not a recognizer, naming what is wrong', () => {
+    expect(() => parseRecognizerSpec({})).to.throw(RecognizerLoadError, /no "visionops.recognizer" metadata/);
+    expect(() => parseRecognizerSpec({ [RECOGNIZER_METADATA_KEY]: '{' })).to.throw(/not JSON/);
+    const ok = { kind: 'ctc-text-recognizer', alphabet: 'AB', blank: 0, height: 32, width: 128, margin: 0.06, grey: 'bt601-fixed14', resample: 'area', normalize: 'standardize', stdFloor: 4 };
+    expect(parseRecognizerSpec({ [RECOGNIZER_METADATA_KEY]: JSON.stringify(ok) })).to.include({ height: 32, width: 128, alphabet: 'AB' });
+    expect(() => parseRecognizerSpec({ [RECOGNIZER_METADATA_KEY]: JSON.stringify({ ...ok, resample: 'bilinear' }) })).to.throw(/resample "bilinear" is not supported/);
+    expect(() => parseRecognizerSpec({ [RECOGNIZER_METADATA_KEY]: JSON.stringify({ ...ok, height: 2 }) })).to.throw(/height must be a number in \[8, 256\]/);
+  });
+
+  it('refuses a detector model and a missing file with a reason', async () => {
+    try {
+      await TextRecognizer.load(join(FIXTURES, 'models', 'yolov5-const.onnx'));
+      expect.fail('loaded a detector as a recognizer');
+    } catch (err) {
+      expect((err as Error).message).to.match(/yolov5-const.onnx: no "visionops.recognizer" metadata/);
+    }
+    try {
+      await TextRecognizer.load('/nonexistent/reader.onnx');
+      expect.fail('loaded a missing file');
+    } catch (err) {
+      expect((err as Error).message).to.match(/does not exist or cannot be read/);
+    }
+  });
+});
+
+describe('bundled plate reader, end to end through the server', function () {
+  this.timeout(120_000);
+  let s: RunningServer | undefined;
+  afterEach(async () => {
+    await s?.shutdown();
+    s = undefined;
+  });
+
+  it('reads the smoke plate with the recognizer alone, confidently, without a tesseract job', async () => {
+    s = await startTestServer({ model: { path: DETECTOR }, ocr: { enabled: true, workers: 1, classes: { plate: demoPlateOcr(READER) } } });
+    const res = await request(s.url).post('/v1/read').set('Content-Type', 'image/jpeg').send(readFileSync(SMOKE)).expect(200);
+    const plates = (res.body as { detections: { class: string; text: string; textConfidence: number; textFormat?: string }[] }).detections;
+    expect(plates).to.have.length(1);
+    expect(plates[0]).to.include({ class: 'plate', text: 'ZF89CYC', textFormat: 'LLDD LLL' });
+    expect(plates[0]!.textConfidence).to.be.above(0.9);
+    expect(s.service.ocrJobs, 'tesseract jobs').to.equal(0);
+  });
+
+  it('batches every plate of an image into one recognizer run and reads each', async () => {
+    const rec = await TextRecognizer.load(READER);
+    try {
+      const { data, info } = await sharp(SMOKE).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+      const pixels = new Uint8Array(data.buffer, data.byteOffset, data.length);
+      const box = { x1: 331.56, y1: 384.09, x2: 632.57, y2: 496.72 };
+      // the same plate twice and a patch of road: two reads of the plate, nothing plate-like in the third
+      const reads = await rec.recognize(pixels, info.width, info.height, [box, box, { x1: 10, y1: 10, x2: 110, y2: 40 }]);
+      expect(reads.map((r) => r.text).slice(0, 2)).to.deep.equal(['ZF89CYC', 'ZF89CYC']);
+      expect(reads[2]!.text).to.not.equal('ZF89CYC');
+    } finally {
+      await rec.close();
+    }
+  });
+
+  it('stays up but unready, naming the file, when the recognizer is not one', async () => {
+    s = await startTestServer({
+      model: { path: DETECTOR },
+      ocr: { enabled: true, workers: 1, classes: { plate: { ...demoPlateOcr(), recognizer: { model: DETECTOR } } } },
+    });
+    const ready = await request(s.url).get('/readyz').expect(503);
+    expect(ready.body.checks.recognizer.ok).to.equal(false);
+    expect(ready.body.checks.recognizer.reason).to.match(/plate-detector.onnx: no "visionops.recognizer" metadata/);
+    const res = await request(s.url).post('/v1/read').set('Content-Type', 'image/jpeg').send(readFileSync(SMOKE)).expect(503);
+    expect(res.body.error.code).to.equal('not_ready');
+    // detection does not need the reader
+    await request(s.url).post('/v1/detect').set('Content-Type', 'image/jpeg').send(readFileSync(SMOKE)).expect(200);
+  });
+});
