@@ -25,6 +25,7 @@ import { ApiException, ApiextensionsV1Api, type KubeConfig as KubeConfigType, Ku
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import https from 'node:https';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -183,6 +184,40 @@ async function scrape(url: string): Promise<Scrape> {
   return out;
 }
 
+/**
+ * Writes the API server has served so far, by resource (apiserver_request_total, mutating verbs):
+ * who besides the operator loads it while ModelServices converge.
+ */
+async function apiserverWrites(kc: KubeConfigType): Promise<Record<string, number>> {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('no current cluster in the kubeconfig');
+  const opts: https.RequestOptions = {};
+  await kc.applyToHTTPSOptions(opts);
+  const text = await new Promise<string>((resolve, reject) => {
+    https.get(`${cluster.server}/metrics`, opts, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`GET /metrics: HTTP ${res.statusCode}`))));
+    }).on('error', reject);
+  });
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('apiserver_request_total{')) continue;
+    const verb = /verb="([A-Z]+)"/.exec(line)?.[1] ?? '';
+    if (!['POST', 'PUT', 'PATCH', 'APPLY', 'DELETE', 'DELETECOLLECTION'].includes(verb)) continue;
+    const resource = /resource="([^"]*)"/.exec(line)?.[1] ?? '';
+    const sub = /subresource="([^"]*)"/.exec(line)?.[1];
+    const key = sub ? `${resource}/${sub}` : resource;
+    out[key] = (out[key] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return out;
+}
+
+function diffCounts(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)] as const).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]));
+}
+
 /** CPU seconds (user + system) a process has used so far. */
 async function cpuSeconds(pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
@@ -337,6 +372,7 @@ async function main(): Promise<void> {
     const before = await scrape(metricsUrl);
     const procs = [...components, { name: 'operator', pid: operator.child.pid as number }];
     const cpuBefore = await Promise.all(procs.map((p) => cpuSeconds(p.pid)));
+    const apiWritesBefore = await apiserverWrites(kc);
     t = performance.now();
     await pool(COUNT, CONCURRENCY, async (i) => {
       await clients.custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, body: modelService(i) });
@@ -379,6 +415,11 @@ async function main(): Promise<void> {
     await Promise.all([watched.modelServices, ...watched.children].map((w) => w.stop()));
     const converged = await scrape(metricsUrl);
     const cpuAfter = await Promise.all(procs.map((p) => cpuSeconds(p.pid)));
+    const apiWrites = diffCounts(await apiserverWrites(kc), apiWritesBefore);
+    const apiWritesTotal = Object.values(apiWrites).reduce((a, b) => a + b, 0);
+    const operatorWritesToReady = converged.writes - before.writes;
+    log(`API server writes until Ready: ${apiWritesTotal} (${(apiWritesTotal / COUNT).toFixed(1)} per ModelService; the operator's ${operatorWritesToReady}, ` +
+      `${((100 * operatorWritesToReady) / Math.max(1, apiWritesTotal)).toFixed(0)} %): ${JSON.stringify(apiWrites)}`);
     const cpuShare = procs.map((p, i) => `${p.name} ${((cpuAfter[i] as number) - (cpuBefore[i] as number)).toFixed(1)}`).join(', ');
     log(`CPU seconds until Ready (${(readyMs / 1000).toFixed(1)} s wall on ${availableParallelism()} CPUs): ${cpuShare}`);
     const childWrites = ['configmaps', 'services', 'deployments'].reduce((s, r) => s + (converged.byResource[r] ?? 0) - (before.byResource[r] ?? 0), 0);
