@@ -32,7 +32,6 @@ import math
 import os
 import pickle
 import platform
-import shutil
 import sys
 import time
 from multiprocessing import Pool
@@ -46,7 +45,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import synth  # noqa: E402
-from tracking import free_port, log as _log, mlflow_server, sha256  # noqa: E402
+from tracking import free_port, log as _log, publish, register_model, mlflow_server, sha256  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # index 0 of the output is the CTC blank
@@ -327,7 +326,6 @@ def main():
               "alphabet": ALPHABET, "seed": a.seed, "smoke": a.smoke}
 
     import mlflow
-    from mlflow.tracking import MlflowClient
 
     with mlflow_server(a.mlflow_dir, free_port()) as url:
         mlflow.set_tracking_uri(url)
@@ -393,27 +391,14 @@ def main():
             mlflow.log_artifact(str(out / "results.json"))
             mlflow.set_tag("onnx_sha256", digest)
 
-            client = MlflowClient()
-            name = "plate-reader"
-            try:
-                client.get_registered_model(name)
-            except Exception:
-                client.create_registered_model(name, description="CRNN + CTC licence-plate text reader trained on synthetic scenes")
-            mv = client.create_model_version(name, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id,
-                                             tags={"onnx_sha256": digest})
-            alias = None if a.smoke else "champion"
-            if alias:
-                client.set_registered_model_alias(name, alias, mv.version)
-            summary["registered"] = {"name": name, "version": mv.version, "alias": alias}
+            summary["registered"] = register_model(run, "plate-reader", "CRNN + CTC licence-plate text reader trained on synthetic scenes", {"onnx_sha256": digest}, a.smoke)
+            name, mv_version, alias = "plate-reader", summary["registered"]["version"], summary["registered"]["alias"]
             summary["wall_s"] = round(time.time() - t_start)
             (out / "summary.json").write_text(json.dumps(summary, indent=1))
             mlflow.log_artifact(str(out / "summary.json"))
-            log(f"registered {name} v{mv.version}{' @' + alias if alias else ''}; run {run.info.run_id}")
+            log(f"registered {name} v{mv_version}{' @' + alias if alias else ''}; run {run.info.run_id}")
 
-    if str(a.publish) not in ("", "."):
-        a.publish.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(onnx_path, a.publish)
-        log(f"published {a.publish} ({size_mb:.2f} MB, sha256 {digest})")
+    publish(onnx_path, a.publish, "reader")
     log(f"done in {time.time() - t_start:.0f}s: {json.dumps(summary['val'])}")
 
 

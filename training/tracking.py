@@ -61,3 +61,31 @@ def mlflow_server(store: Path, port: int):
         with contextlib.suppress(Exception):
             proc.wait(timeout=20)
         logf.close()
+
+
+def register_model(run, name: str, description: str, tags: dict, smoke: bool) -> dict:
+    """Registers the run's `model/` artifacts as a new version of `name`; a smoke run is registered
+    (the pipeline is the point) but never becomes the champion."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    try:
+        client.get_registered_model(name)
+    except Exception:
+        client.create_registered_model(name, description=description)
+    mv = client.create_model_version(name, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id, tags=tags)
+    alias = None if smoke else "champion"
+    if alias:
+        client.set_registered_model_alias(name, alias, mv.version)
+    return {"name": name, "version": mv.version, "alias": alias}
+
+
+def publish(onnx_path: Path, dest: Path, tag: str) -> None:
+    """Copies the ONNX to the repository's models/ (dest '' or '.': not published)."""
+    if str(dest) in ("", "."):
+        return
+    import shutil
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(onnx_path, dest)
+    log(tag, f"published {dest} ({onnx_path.stat().st_size / 1e6:.2f} MB, sha256 {sha256(onnx_path)})")

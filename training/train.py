@@ -22,7 +22,6 @@ import json
 import math
 import os
 import platform
-import shutil
 import sys
 import time
 import types
@@ -67,7 +66,7 @@ import yolov5  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import synth  # noqa: E402
-from tracking import free_port, mlflow_server, sha256  # noqa: E402
+from tracking import free_port, publish, register_model, mlflow_server, sha256  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = {0: "plate"}
@@ -311,7 +310,6 @@ def main():
     gpu = torch.cuda.get_device_name(0) if device.type == "cuda" else None
 
     import mlflow
-    from mlflow import MlflowClient
 
     with mlflow_server(a.mlflow_dir, a.mlflow_port or free_port()) as url:
         mlflow.set_tracking_uri(url)
@@ -421,28 +419,14 @@ def main():
             mlflow.log_artifact(str(a.data_dir / f"val-s{a.val_seed}-n{a.val_n}" / "meta.json"), "data/val")
             mlflow.set_tag("onnx_sha256", digest)
 
-            client = MlflowClient()
-            name = "plate-detector"
-            try:
-                client.get_registered_model(name)
-            except Exception:
-                client.create_registered_model(name, description="YOLOv5n licence-plate detector trained on synthetic scenes")
-            mv = client.create_model_version(name, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id,
-                                             tags={"onnx_sha256": digest, "imgsz": str(a.imgsz)})
-            # A smoke run is registered (the pipeline is the point) but never becomes the champion.
-            alias = None if a.smoke else "champion"
-            if alias:
-                client.set_registered_model_alias(name, alias, mv.version)
-            summary["registered"] = {"name": name, "version": mv.version, "alias": alias}
+            summary["registered"] = register_model(run, "plate-detector", "YOLOv5n licence-plate detector trained on synthetic scenes", {"onnx_sha256": digest, "imgsz": str(a.imgsz)}, a.smoke)
+            name, mv_version, alias = "plate-detector", summary["registered"]["version"], summary["registered"]["alias"]
             summary["wall_s"] = round(time.time() - t_start)
             (out / "summary.json").write_text(json.dumps(summary, indent=1))
             mlflow.log_artifact(str(out / "summary.json"))
-            log(f"registered {name} v{mv.version}{' @' + alias if alias else ''}; run {run.info.run_id}")
+            log(f"registered {name} v{mv_version}{' @' + alias if alias else ''}; run {run.info.run_id}")
 
-    if str(a.publish) not in ("", "."):
-        a.publish.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(onnx_path, a.publish)
-        log(f"published {a.publish} ({size_mb:.2f} MB, sha256 {digest})")
+    publish(onnx_path, a.publish, "train")
     log(f"done in {time.time() - t_start:.0f}s: {json.dumps(summary['val'])}")
 
 
