@@ -101,6 +101,13 @@ export class ModelServiceReconciler {
   /** Per ModelService key: the status last written, until the cache shows it. */
   private readonly statusWritten = new Map<string, { uid: string; status: ModelServiceStatus; atMs: number }>();
   private readonly now: () => Date;
+  /**
+   * desiredState and the applied hashes of the ModelService object a pass read from the cache.
+   * The cache replaces the object on every change, so the same object means the same answer; a
+   * ModelService is reconciled again for each event on its children and on every resync.
+   */
+  private readonly desiredOf = new WeakMap<ModelService, DesiredState>();
+  private readonly hashedOf = new WeakMap<Child, { object: Child; hash: string }>();
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.now = deps.now ?? (() => new Date());
@@ -131,7 +138,8 @@ export class ModelServiceReconciler {
     let transient: unknown;
     let desired: DesiredState | undefined;
     try {
-      desired = desiredState(ms, this.deps.config);
+      desired = this.desiredOf.get(ms);
+      if (!desired) this.desiredOf.set(ms, (desired = desiredState(ms, this.deps.config)));
     } catch (err) {
       if (!(err instanceof InvalidSpecError)) throw err;
       // Only a new spec can fix this, and a new spec triggers a reconcile: no retry.
@@ -163,7 +171,13 @@ export class ModelServiceReconciler {
       }
     }
 
-    await this.updateStatus(key, ms, problem, fresh);
+    // A Deployment written in this pass has not been seen by its controller yet: a status now
+    // could only say "just applied", and the watch event of our own write brings the next pass,
+    // which reports what the Deployment controller did with it. In a quiet cluster that is the
+    // same status a few milliseconds later; in a burst of new ModelServices that pass waits
+    // behind the new ones, and one status write says what a second one would have corrected.
+    const deferStatus = !problem && !transient && this.storedNewVersion(fresh.get('Deployment'), ms);
+    if (!deferStatus) await this.updateStatus(key, ms, problem, fresh);
     if (transient) throw transient;
     // Quotas, admission webhooks, RBAC: the cause may go away without a spec change, so retry
     // (with backoff). An invalid spec waits for the edit that fixes it, which triggers a reconcile.
@@ -178,7 +192,9 @@ export class ModelServiceReconciler {
 
   /** Applies the child if it needs it; returns the object the server stored, or undefined when nothing was sent. */
   private async syncChild(key: string, child: Child): Promise<KubernetesObject | undefined> {
-    const { object, hash } = withAppliedHash(child);
+    let hashed = this.hashedOf.get(child);
+    if (!hashed) this.hashedOf.set(child, (hashed = withAppliedHash(child)));
+    const { object, hash } = hashed;
     const live = this.deps.caches.children[child.kind].get(child.metadata.name, child.metadata.namespace);
     const memos = this.memos(key);
     const ck = childKey(child);
@@ -214,6 +230,13 @@ export class ModelServiceReconciler {
       ignoreStatus(err, 404, 409);
     }
     this.applied.get(key)?.delete(childKey(ref));
+  }
+
+  /** The apply stored a new version of the Deployment, so a watch event about it is on its way. */
+  private storedNewVersion(applied: KubernetesObject | undefined, ms: ModelService): boolean {
+    if (!applied) return false;
+    const cached = this.deps.caches.children.Deployment.get(ms.metadata.name, ms.metadata.namespace);
+    return cached?.metadata?.resourceVersion !== applied.metadata?.resourceVersion;
   }
 
   private owned<T extends KubernetesObject>(kind: ChildKind, ms: ModelService, fresh: ReadonlyMap<ChildKind, KubernetesObject>): T | undefined {
