@@ -2,15 +2,22 @@
  * Operator benchmark on the local control plane, in one run:
  *   1. baseline: how fast a plain client loop creates objects (ConfigMaps, and the operator's own kinds)
  *      with as many requests in flight as the operator can have;
- *   2. N ModelServices created at once: time until every child exists and every one is Ready;
- *   3. a steady-state resync: write requests it causes (target 0);
- *   4. the operator's memory (RSS now and peak).
+ *   2. the floor: the same N sets of children (running Deployments), created by a plain loop with
+ *      no operator and no ModelServices, and the time until every Deployment is Available: what
+ *      the control plane on this machine needs for the work a ModelService implies, whoever
+ *      creates the children (`--no-floor` skips it);
+ *   3. N ModelServices created at once: time until every child exists and every one is Ready;
+ *   4. a steady-state resync: write requests it causes (target 0);
+ *   5. the operator's memory (RSS now and peak).
+ * It also reports CPU seconds by process and the API server's writes by resource, and
+ * `--profile-apiserver FILE` keeps a CPU profile of kube-apiserver during 2 and 3
+ * (`go tool pprof -top FILE`).
  * The operator runs as the image runs it: the bundle from `npm run build:operator`, in its own
  * process, with the image's NODE_OPTIONS.
  * Ratios are against the baseline of this same run: the machine is shared and noisy.
  *
  *   npm run bench:operator -- [--count 1000] [--workers 16] [--baseline 2000] [--keep]
- *                              [--kcm-qps 500] [--kcm-concurrent-syncs 20]
+ *                              [--kcm-qps 500] [--kcm-concurrent-syncs 20] [--no-floor] [--profile-apiserver FILE]
  *
  * Uses the cluster in KUBECONFIG when it is one from `npm run cluster -- up`, else starts its own.
  *
@@ -21,10 +28,10 @@
  * Ready in under ~4 minutes whatever the operator does: the time would measure that throttle, not
  * the API server and the operator.
  */
-import { ApiException, ApiextensionsV1Api, type KubeConfig as KubeConfigType, KubeConfig, type KubernetesObject, makeInformer, NetworkingV1Api, type V1Node } from '@kubernetes/client-node';
+import { ApiException, ApiextensionsV1Api, type KubeConfig as KubeConfigType, KubeConfig, type KubernetesObject, makeInformer, NetworkingV1Api, type V1Deployment, type V1Node } from '@kubernetes/client-node';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -52,13 +59,18 @@ const { values } = parseArgs({
     keep: { type: 'boolean', default: false },
     'kcm-qps': { type: 'string', default: '500' },
     'kcm-concurrent-syncs': { type: 'string', default: '20' },
+    // Skips the floor (children created without the operator): a shorter run.
+    'no-floor': { type: 'boolean', default: false },
     // Experiments only: the default is what the image sets.
     'node-flags': { type: 'string' },
+    // Writes a CPU profile of kube-apiserver while ModelServices converge (go tool pprof -top FILE).
+    'profile-apiserver': { type: 'string' },
   },
 });
 const COUNT = Number(values.count);
 const CONCURRENCY = Number(values.workers);
 const BASELINE = Number(values.baseline);
+const FLOOR = !values['no-floor'];
 const TARGETS = { seconds: 60, throughputRatio: 0.5, noopWrites: 0, rssMb: 150 };
 const log = (line: string) => console.error(`[bench] ${line}`);
 const BUNDLE = 'dist/operator/operator.mjs';
@@ -184,23 +196,27 @@ async function scrape(url: string): Promise<Scrape> {
   return out;
 }
 
+/** GET from the API server itself (its metrics and profiles, not a resource). */
+async function apiserverGet(kc: KubeConfigType, urlPath: string): Promise<Buffer> {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('no current cluster in the kubeconfig');
+  const opts: https.RequestOptions = {};
+  await kc.applyToHTTPSOptions(opts);
+  return new Promise<Buffer>((resolve, reject) => {
+    https.get(`${cluster.server}${urlPath}`, opts, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks)) : reject(new Error(`GET ${urlPath}: HTTP ${res.statusCode}`))));
+    }).on('error', reject);
+  });
+}
+
 /**
  * Writes the API server has served so far, by resource (apiserver_request_total, mutating verbs):
  * who besides the operator loads it while ModelServices converge.
  */
 async function apiserverWrites(kc: KubeConfigType): Promise<Record<string, number>> {
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new Error('no current cluster in the kubeconfig');
-  const opts: https.RequestOptions = {};
-  await kc.applyToHTTPSOptions(opts);
-  const text = await new Promise<string>((resolve, reject) => {
-    https.get(`${cluster.server}/metrics`, opts, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`GET /metrics: HTTP ${res.statusCode}`))));
-    }).on('error', reject);
-  });
+  const text = (await apiserverGet(kc, '/metrics')).toString('utf8');
   const out: Record<string, number> = {};
   for (const line of text.split('\n')) {
     if (!line.startsWith('apiserver_request_total{')) continue;
@@ -342,6 +358,42 @@ async function main(): Promise<void> {
       return perSecond;
     };
     const plural = (kind: string) => ({ ConfigMap: 'configmaps', Service: 'services', Deployment: 'deployments' })[kind] as string;
+    async function measureFloor(): Promise<{ createdMs: number; readyMs: number; cpu: string; writes: number }> {
+      const ns = `${namespace}-floor`;
+      await clients.core.createNamespace({ body: { metadata: { name: ns } } });
+      await waitFor('the default ServiceAccount', 30_000, () => clients.core.readNamespacedServiceAccount({ name: 'default', namespace: ns }).then(() => true, () => false));
+      const objects = Array.from({ length: COUNT }, (_, i) => rawChildren(i, 'floor').map((c) => ({ ...c, metadata: { ...c.metadata, namespace: ns, labels: { bench: 'floor' } } })))
+        .map((set) => set.map((c) => (c.kind === 'Deployment' ? { ...c, spec: { ...c.spec, replicas: 1, paused: false } } : c)));
+      const path = collectionPath('apps/v1', 'deployments', ns);
+      const deployments = makeInformer<KubernetesObject>(kc, path, () => clients.raw.list(path, 'bench=floor'), 'bench=floor');
+      await deployments.start();
+      const available = (d: KubernetesObject) => (d as V1Deployment).status?.conditions?.some((c) => c.type === 'Available' && c.status === 'True') === true && (d as V1Deployment).status?.readyReplicas === 1;
+      const cpu0 = await Promise.all(components.map((p) => cpuSeconds(p.pid)));
+      const writes0 = await apiserverWrites(kc);
+      const profileTo = values['profile-apiserver'];
+      const profiled = profileTo
+        ? apiserverGet(kc, '/debug/pprof/profile?seconds=40').then((b) => writeFile(`${profileTo}.floor`, b)).then(() => log(`kube-apiserver CPU profile of the floor (40 s) in ${profileTo}.floor`))
+        : Promise.resolve();
+      const start = performance.now();
+      // One set per loop turn, in the order the operator applies them (ConfigMap and Service, then the Deployment).
+      await pool(COUNT, inFlight, async (i) => {
+        for (const c of objects[i] as (typeof objects)[number]) await clients.objects.create(c);
+      });
+      const createdMs = performance.now() - start;
+      const readyMs = await waitFor(`${COUNT} Deployments Available`, 900_000, async () => deployments.list().filter(available).length === COUNT, 250) + createdMs;
+      const cpu1 = await Promise.all(components.map((p) => cpuSeconds(p.pid)));
+      const writes = Object.values(diffCounts(await apiserverWrites(kc), writes0)).reduce((a, b) => a + b, 0);
+      await deployments.stop();
+      await profiled;
+      const cpu = components.map((p, i) => `${p.name} ${((cpu1[i] as number) - (cpu0[i] as number)).toFixed(1)}`).join(', ');
+      log(`floor: ${COUNT} sets of children created by a plain loop in ${(createdMs / 1000).toFixed(1)} s, every Deployment Available after ${(readyMs / 1000).toFixed(1)} s; ` +
+        `${writes} API server writes; CPU seconds: ${cpu}`);
+      const t0 = performance.now();
+      await clients.core.deleteNamespace({ name: ns });
+      await waitFor(`namespace ${ns} gone`, 600_000, () => clients.core.readNamespace({ name: ns }).then(() => false, () => true), 1000);
+      log(`floor namespace deleted in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      return { createdMs, readyMs, cpu, writes };
+    }
     const rawPerSecond = await timed('create', (c) => clients.objects.create(c));
     const rawApplies = await timed('apply', (c) => clients.raw.apply(objectPath(c.apiVersion, plural(c.kind), namespace, c.metadata.name), c, 'bench'));
     await Promise.all([
@@ -351,7 +403,14 @@ async function main(): Promise<void> {
         clients.core.deleteNamespacedService({ name: svc.metadata?.name ?? '', namespace })),
     ]);
 
-    // 2. The operator, then COUNT ModelServices created as fast as the baseline loop creates.
+    // 2. The floor: the same COUNT sets of children, running (not paused), created by the plain
+    // loop with no operator at all. The time until every Deployment is Available is what the
+    // control plane on this machine needs for the work every ModelService implies (ReplicaSets,
+    // pods, scheduling, endpoints, statuses), whoever creates the children; it runs first, in its
+    // own namespace, which is gone before the operator starts.
+    const floor = FLOOR ? await measureFloor() : undefined;
+
+    // 3. The operator, then COUNT ModelServices created as fast as the baseline loop creates.
     const nodeFlags = values['node-flags']?.split(' ').filter(Boolean) ?? (await imageNodeFlags());
     log(`starting the operator: node ${[...nodeFlags, BUNDLE].join(' ')}`);
     operator = startOperator(kubeconfig, namespace, CONCURRENCY, nodeFlags);
@@ -370,9 +429,13 @@ async function main(): Promise<void> {
       children: await Promise.all([watch('v1', 'configmaps', MANAGED_SELECTOR), watch('v1', 'services', MANAGED_SELECTOR), watch('apps/v1', 'deployments', MANAGED_SELECTOR)]),
     };
     const before = await scrape(metricsUrl);
-    const procs = [...components, { name: 'operator', pid: operator.child.pid as number }];
+    const procs = [...components, { name: 'operator', pid: operator.child.pid as number }, { name: 'bench (watching progress)', pid: process.pid }];
     const cpuBefore = await Promise.all(procs.map((p) => cpuSeconds(p.pid)));
     const apiWritesBefore = await apiserverWrites(kc);
+    const profileTo = values['profile-apiserver'];
+    const profiled = profileTo
+      ? apiserverGet(kc, '/debug/pprof/profile?seconds=40').then((b) => writeFile(profileTo, b)).then(() => log(`kube-apiserver CPU profile (40 s) in ${profileTo}`))
+      : Promise.resolve();
     t = performance.now();
     await pool(COUNT, CONCURRENCY, async (i) => {
       await clients.custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, body: modelService(i) });
@@ -387,12 +450,14 @@ async function main(): Promise<void> {
     let peakHeapTotal = 0;
     let atChildren: Scrape | undefined;
     const isReady = (m: KubernetesObject) => (m as ModelService).status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-    await waitFor(`every child and every ModelService Ready`, 900_000, async () => {
+    const converging = waitFor(`every child and every ModelService Ready`, 900_000, async () => {
       const elapsed = performance.now() - t;
       if (!childrenMs && watched.children.every((w) => w.list().length === COUNT)) {
         childrenMs = elapsed;
         atChildren = await scrape(metricsUrl);
         log(`every child exists after ${(childrenMs / 1000).toFixed(1)} s`);
+        // Their updates (Deployment statuses) are no news to the bench: stop parsing them.
+        await Promise.all(watched.children.map((w) => w.stop()));
       }
       const ready = watched.modelServices.list().filter(isReady).length;
       if (elapsed - lastReport > 10_000) {
@@ -412,7 +477,9 @@ async function main(): Promise<void> {
       if (childrenMs && ready === COUNT) readyMs = elapsed;
       return readyMs > 0;
     }, 250);
-    await Promise.all([watched.modelServices, ...watched.children].map((w) => w.stop()));
+    // Stopped however the wait ends: a running watch would keep the bench from exiting.
+    await converging.finally(() => Promise.all([watched.modelServices, ...watched.children].map((w) => w.stop())));
+    await profiled;
     const converged = await scrape(metricsUrl);
     const cpuAfter = await Promise.all(procs.map((p) => cpuSeconds(p.pid)));
     const apiWrites = diffCounts(await apiserverWrites(kc), apiWritesBefore);
@@ -426,7 +493,7 @@ async function main(): Promise<void> {
     const childPerSecond = (COUNT * 3) / (childrenMs / 1000);
     log(`every ModelService Ready after ${(readyMs / 1000).toFixed(1)} s; operator writes: ${JSON.stringify(converged.byResource)}`);
 
-    // 3. Steady state: quiet queue, then a full periodic resync of every ModelService.
+    // 4. Steady state: quiet queue, then a full periodic resync of every ModelService.
     await waitFor('a quiet operator', 120_000, async () => {
       const a = await scrape(metricsUrl);
       await sleep(3000);
@@ -439,7 +506,7 @@ async function main(): Promise<void> {
     const resynced = await scrape(metricsUrl);
     const noopWrites = resynced.writes - quiet.writes;
 
-    // 4. Memory.
+    // 5. Memory.
     const mem = await rss(operator.child.pid as number);
 
     const seconds = readyMs / 1000;
@@ -460,7 +527,18 @@ async function main(): Promise<void> {
         writesPerSecond / rawPerSecond >= TARGETS.throughputRatio,
       ],
       [`children created by the operator (${COUNT * 3})`, `${childPerSecond.toFixed(0)}/s`, `${ratio.toFixed(2)} x raw creates`, true],
+      ...(floor
+        ? [[
+            'floor: plain loop, children converging',
+            `${((COUNT * 3) / (floor.createdMs / 1000)).toFixed(0)}/s`,
+            `operator children ${(childPerSecond / ((COUNT * 3) / (floor.createdMs / 1000))).toFixed(2)} x this`,
+            true,
+          ] as [string, string, string, boolean]]
+        : []),
       [`all ${COUNT} ModelServices Ready`, `${seconds.toFixed(1)} s`, `target <= ${TARGETS.seconds} s`, seconds <= TARGETS.seconds],
+      ...(floor
+        ? [[`floor: same children, no operator, all Available`, `${(floor.readyMs / 1000).toFixed(1)} s`, `operator ${(seconds / (floor.readyMs / 1000)).toFixed(2)} x floor`, true] as [string, string, string, boolean]]
+        : []),
       ['operator writes until Ready', `${converged.writes - before.writes} (${childWrites} child applies)`, `${((converged.writes - before.writes) / COUNT).toFixed(1)} per ModelService`, true],
       ['writes during a steady-state resync', `${noopWrites} (${resynced.reconciles - quiet.reconciles} reconciles)`, `target ${TARGETS.noopWrites}`, noopWrites === TARGETS.noopWrites],
       ['operator RSS', `${mem.nowMb.toFixed(0)} MB now, ${mem.peakMb.toFixed(0)} MB peak`, `target <= ${TARGETS.rssMb} MB`, mem.peakMb <= TARGETS.rssMb],
