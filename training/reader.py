@@ -45,7 +45,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import synth  # noqa: E402
-from tracking import free_port, log as _log, publish, register_model, mlflow_server, sha256  # noqa: E402
+from tracking import finish_run, free_port, log as _log, publish, mlflow_server, sha256  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # index 0 of the output is the CTC blank
@@ -391,12 +391,7 @@ def main():
             mlflow.log_artifact(str(out / "results.json"))
             mlflow.set_tag("onnx_sha256", digest)
 
-            summary["registered"] = register_model(run, "plate-reader", "CRNN + CTC licence-plate text reader trained on synthetic scenes", {"onnx_sha256": digest}, a.smoke)
-            name, mv_version, alias = "plate-reader", summary["registered"]["version"], summary["registered"]["alias"]
-            summary["wall_s"] = round(time.time() - t_start)
-            (out / "summary.json").write_text(json.dumps(summary, indent=1))
-            mlflow.log_artifact(str(out / "summary.json"))
-            log(f"registered {name} v{mv_version}{' @' + alias if alias else ''}; run {run.info.run_id}")
+            finish_run(run, out, summary, "plate-reader", "CRNN + CTC licence-plate text reader trained on synthetic scenes", {"onnx_sha256": digest}, a.smoke, t_start, "reader")
 
     publish(onnx_path, a.publish, "reader")
     log(f"done in {time.time() - t_start:.0f}s: {json.dumps(summary['val'])}")

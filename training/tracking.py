@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import signal
 import socket
@@ -78,6 +79,18 @@ def register_model(run, name: str, description: str, tags: dict, smoke: bool) ->
     if alias:
         client.set_registered_model_alias(name, alias, mv.version)
     return {"name": name, "version": mv.version, "alias": alias}
+
+
+def finish_run(run, out: Path, summary: dict, name: str, description: str, tags: dict, smoke: bool, started: float, tag: str) -> None:
+    """Registers the model, then writes summary.json (with the registry entry and the wall time)
+    next to the outputs and into the run."""
+    import mlflow
+
+    summary["registered"] = reg = register_model(run, name, description, tags, smoke)
+    summary["wall_s"] = round(time.time() - started)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    mlflow.log_artifact(str(out / "summary.json"))
+    log(tag, f"registered {name} v{reg['version']}{' @' + reg['alias'] if reg['alias'] else ''}; run {run.info.run_id}")
 
 
 def publish(onnx_path: Path, dest: Path, tag: str) -> None:

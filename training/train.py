@@ -66,7 +66,7 @@ import yolov5  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import synth  # noqa: E402
-from tracking import free_port, publish, register_model, mlflow_server, sha256  # noqa: E402
+from tracking import finish_run, free_port, publish, mlflow_server, sha256  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = {0: "plate"}
@@ -419,12 +419,7 @@ def main():
             mlflow.log_artifact(str(a.data_dir / f"val-s{a.val_seed}-n{a.val_n}" / "meta.json"), "data/val")
             mlflow.set_tag("onnx_sha256", digest)
 
-            summary["registered"] = register_model(run, "plate-detector", "YOLOv5n licence-plate detector trained on synthetic scenes", {"onnx_sha256": digest, "imgsz": str(a.imgsz)}, a.smoke)
-            name, mv_version, alias = "plate-detector", summary["registered"]["version"], summary["registered"]["alias"]
-            summary["wall_s"] = round(time.time() - t_start)
-            (out / "summary.json").write_text(json.dumps(summary, indent=1))
-            mlflow.log_artifact(str(out / "summary.json"))
-            log(f"registered {name} v{mv_version}{' @' + alias if alias else ''}; run {run.info.run_id}")
+            finish_run(run, out, summary, "plate-detector", "YOLOv5n licence-plate detector trained on synthetic scenes", {"onnx_sha256": digest, "imgsz": str(a.imgsz)}, a.smoke, t_start, "train")
 
     publish(onnx_path, a.publish, "train")
     log(f"done in {time.time() - t_start:.0f}s: {json.dumps(summary['val'])}")
