@@ -242,6 +242,24 @@ async function cpuSeconds(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/** Starts counting CPU seconds of `procs`; the returned function reports each one's since then. */
+async function cpuMeter(procs: readonly { name: string; pid: number }[]): Promise<() => Promise<string>> {
+  const before = await Promise.all(procs.map((p) => cpuSeconds(p.pid)));
+  return async () => {
+    const after = await Promise.all(procs.map((p) => cpuSeconds(p.pid)));
+    return procs.map((p, i) => `${p.name} ${((after[i] as number) - (before[i] as number)).toFixed(1)}`).join(', ');
+  };
+}
+
+/** With --profile-apiserver FILE: a kube-apiserver CPU profile of the next 40 s in FILE + suffix. */
+function profileApiserver(kc: KubeConfigType, suffix: string): Promise<void> {
+  const file = values['profile-apiserver'];
+  if (!file) return Promise.resolve();
+  return apiserverGet(kc, '/debug/pprof/profile?seconds=40')
+    .then((b) => writeFile(`${file}${suffix}`, b))
+    .then(() => log(`kube-apiserver CPU profile (40 s) in ${file}${suffix}`));
+}
+
 async function rss(pid: number): Promise<{ nowMb: number; peakMb: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
@@ -368,24 +386,20 @@ async function main(): Promise<void> {
       const deployments = makeInformer<KubernetesObject>(kc, path, () => clients.raw.list(path, 'bench=floor'), 'bench=floor');
       await deployments.start();
       const available = (d: KubernetesObject) => (d as V1Deployment).status?.conditions?.some((c) => c.type === 'Available' && c.status === 'True') === true && (d as V1Deployment).status?.readyReplicas === 1;
-      const cpu0 = await Promise.all(components.map((p) => cpuSeconds(p.pid)));
+      const cpuSince = await cpuMeter(components);
       const writes0 = await apiserverWrites(kc);
-      const profileTo = values['profile-apiserver'];
-      const profiled = profileTo
-        ? apiserverGet(kc, '/debug/pprof/profile?seconds=40').then((b) => writeFile(`${profileTo}.floor`, b)).then(() => log(`kube-apiserver CPU profile of the floor (40 s) in ${profileTo}.floor`))
-        : Promise.resolve();
+      const profiled = profileApiserver(kc, '.floor');
       const start = performance.now();
       // One set per loop turn, in the order the operator applies them (ConfigMap and Service, then the Deployment).
       await pool(COUNT, inFlight, async (i) => {
         for (const c of objects[i] as (typeof objects)[number]) await clients.objects.create(c);
       });
       const createdMs = performance.now() - start;
-      const readyMs = await waitFor(`${COUNT} Deployments Available`, 900_000, async () => deployments.list().filter(available).length === COUNT, 250) + createdMs;
-      const cpu1 = await Promise.all(components.map((p) => cpuSeconds(p.pid)));
+      const readyMs = await waitFor(`${COUNT} Deployments Available`, 900_000, async () => deployments.list().filter(available).length === COUNT, 250)
+        .finally(() => deployments.stop()) + createdMs;
+      const cpu = await cpuSince();
       const writes = Object.values(diffCounts(await apiserverWrites(kc), writes0)).reduce((a, b) => a + b, 0);
-      await deployments.stop();
       await profiled;
-      const cpu = components.map((p, i) => `${p.name} ${((cpu1[i] as number) - (cpu0[i] as number)).toFixed(1)}`).join(', ');
       log(`floor: ${COUNT} sets of children created by a plain loop in ${(createdMs / 1000).toFixed(1)} s, every Deployment Available after ${(readyMs / 1000).toFixed(1)} s; ` +
         `${writes} API server writes; CPU seconds: ${cpu}`);
       const t0 = performance.now();
@@ -430,12 +444,9 @@ async function main(): Promise<void> {
     };
     const before = await scrape(metricsUrl);
     const procs = [...components, { name: 'operator', pid: operator.child.pid as number }, { name: 'bench (watching progress)', pid: process.pid }];
-    const cpuBefore = await Promise.all(procs.map((p) => cpuSeconds(p.pid)));
+    const cpuSince = await cpuMeter(procs);
     const apiWritesBefore = await apiserverWrites(kc);
-    const profileTo = values['profile-apiserver'];
-    const profiled = profileTo
-      ? apiserverGet(kc, '/debug/pprof/profile?seconds=40').then((b) => writeFile(profileTo, b)).then(() => log(`kube-apiserver CPU profile (40 s) in ${profileTo}`))
-      : Promise.resolve();
+    const profiled = profileApiserver(kc, '');
     t = performance.now();
     await pool(COUNT, CONCURRENCY, async (i) => {
       await clients.custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, body: modelService(i) });
@@ -481,13 +492,12 @@ async function main(): Promise<void> {
     await converging.finally(() => Promise.all([watched.modelServices, ...watched.children].map((w) => w.stop())));
     await profiled;
     const converged = await scrape(metricsUrl);
-    const cpuAfter = await Promise.all(procs.map((p) => cpuSeconds(p.pid)));
     const apiWrites = diffCounts(await apiserverWrites(kc), apiWritesBefore);
     const apiWritesTotal = Object.values(apiWrites).reduce((a, b) => a + b, 0);
     const operatorWritesToReady = converged.writes - before.writes;
     log(`API server writes until Ready: ${apiWritesTotal} (${(apiWritesTotal / COUNT).toFixed(1)} per ModelService; the operator's ${operatorWritesToReady}, ` +
       `${((100 * operatorWritesToReady) / Math.max(1, apiWritesTotal)).toFixed(0)} %): ${JSON.stringify(apiWrites)}`);
-    const cpuShare = procs.map((p, i) => `${p.name} ${((cpuAfter[i] as number) - (cpuBefore[i] as number)).toFixed(1)}`).join(', ');
+    const cpuShare = await cpuSince();
     log(`CPU seconds until Ready (${(readyMs / 1000).toFixed(1)} s wall on ${availableParallelism()} CPUs): ${cpuShare}`);
     const childWrites = ['configmaps', 'services', 'deployments'].reduce((s, r) => s + (converged.byResource[r] ?? 0) - (before.byResource[r] ?? 0), 0);
     const childPerSecond = (COUNT * 3) / (childrenMs / 1000);
