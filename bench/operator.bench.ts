@@ -360,12 +360,20 @@ async function main(): Promise<void> {
     // operator sends them (server-side apply under its field manager). The Deployments are paused
     // at 0 replicas so the baselines do not start kube-controller-manager work.
     const rawSets = Math.ceil(BASELINE / 3);
-    const rawChildren = (i: number, prefix: string) => {
-      const raw = { ...modelService(i), metadata: { name: `${prefix}-${i}`, namespace, uid: `00000000-0000-0000-0000-${String(i).padStart(12, '0')}` } } as ModelService;
+    // running: false pauses the Deployments at 0 replicas, so that no kube-controller-manager work follows.
+    const rawChildren = (i: number, prefix: string, opts: { ns: string; label: string; running: boolean } = { ns: namespace, label: 'raw', running: false }) => {
+      const raw = { ...modelService(i), metadata: { name: `${prefix}-${i}`, namespace: opts.ns, uid: `00000000-0000-0000-0000-${String(i).padStart(12, '0')}` } } as ModelService;
       return desiredState(raw, defaultOperatorConfig).apply.map((c) => {
-        const plain = { ...c, metadata: { name: c.metadata.name, namespace, labels: { bench: 'raw' } } };
-        return plain.kind === 'Deployment' ? { ...plain, spec: { ...plain.spec, replicas: 0, paused: true } } : plain;
+        const plain = { ...c, metadata: { name: c.metadata.name, namespace: opts.ns, labels: { bench: opts.label } } };
+        return plain.kind === 'Deployment' && !opts.running ? { ...plain, spec: { ...plain.spec, replicas: 0, paused: true } } : plain;
       });
+    };
+    /** An informer on a collection, listed once before it returns. */
+    const watch = async (apiVersion: string, plural: string, labelSelector?: string, ns = namespace) => {
+      const path = collectionPath(apiVersion, plural, ns);
+      const informer = makeInformer<KubernetesObject>(kc, path, () => clients.raw.list(path, labelSelector), labelSelector);
+      await informer.start();
+      return informer;
     };
     const timed = async (what: string, send: (c: ReturnType<typeof rawChildren>[number]) => Promise<unknown>): Promise<number> => {
       const objects = Array.from({ length: rawSets }, (_, i) => rawChildren(i, what)).flat();
@@ -380,11 +388,8 @@ async function main(): Promise<void> {
       const ns = `${namespace}-floor`;
       await clients.core.createNamespace({ body: { metadata: { name: ns } } });
       await waitFor('the default ServiceAccount', 30_000, () => clients.core.readNamespacedServiceAccount({ name: 'default', namespace: ns }).then(() => true, () => false));
-      const objects = Array.from({ length: COUNT }, (_, i) => rawChildren(i, 'floor').map((c) => ({ ...c, metadata: { ...c.metadata, namespace: ns, labels: { bench: 'floor' } } })))
-        .map((set) => set.map((c) => (c.kind === 'Deployment' ? { ...c, spec: { ...c.spec, replicas: 1, paused: false } } : c)));
-      const path = collectionPath('apps/v1', 'deployments', ns);
-      const deployments = makeInformer<KubernetesObject>(kc, path, () => clients.raw.list(path, 'bench=floor'), 'bench=floor');
-      await deployments.start();
+      const objects = Array.from({ length: COUNT }, (_, i) => rawChildren(i, 'floor', { ns, label: 'floor', running: true }));
+      const deployments = await watch('apps/v1', 'deployments', 'bench=floor', ns);
       const available = (d: KubernetesObject) => (d as V1Deployment).status?.conditions?.some((c) => c.type === 'Available' && c.status === 'True') === true && (d as V1Deployment).status?.readyReplicas === 1;
       const cpuSince = await cpuMeter(components);
       const writes0 = await apiserverWrites(kc);
@@ -432,12 +437,6 @@ async function main(): Promise<void> {
     await waitFor('the operator to lead', 60_000, async () => (await fetch(`${metricsUrl}/metrics`).then((r) => r.text())).includes('leader_election_master_status{name="visionops-operator-leader"} 1'));
     // Progress is read from watches, not by listing a thousand objects a second: the bench must
     // not be what loads the API server.
-    const watch = async (apiVersion: string, plural: string, labelSelector?: string) => {
-      const path = collectionPath(apiVersion, plural, namespace);
-      const informer = makeInformer<KubernetesObject>(kc, path, () => clients.raw.list(path, labelSelector), labelSelector);
-      await informer.start();
-      return informer;
-    };
     const watched = {
       modelServices: await watch(`${GROUP}/${VERSION}`, PLURAL),
       children: await Promise.all([watch('v1', 'configmaps', MANAGED_SELECTOR), watch('v1', 'services', MANAGED_SELECTOR), watch('apps/v1', 'deployments', MANAGED_SELECTOR)]),
