@@ -12,6 +12,35 @@ export default tseslint.config(
       'no-console': 'off',
     },
   },
+  // The operator and the server meet only in contract/: neither imports the other's tree.
+  {
+    files: ['operator/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        patterns: [
+          { group: ['**/inference-server/**'], message: 'the operator imports only contract/ from what it shares with the server' },
+          // Types only: the schema module pulls zod into the operator bundle.
+          { group: ['**/contract/server-config*'], allowTypeImports: true, message: 'import the server config types with `import type`' },
+        ],
+      }],
+    },
+  },
+  {
+    files: ['inference-server/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        patterns: [{ group: ['**/operator/**', '**/crds/**'], message: 'the server imports only contract/ from what it shares with the operator' }],
+      }],
+    },
+  },
+  {
+    files: ['contract/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        patterns: [{ group: ['**/operator/**', '**/crds/**', '**/inference-server/**'], message: 'contract/ belongs to neither side' }],
+      }],
+    },
+  },
   {
     files: ['test/**/*.ts', 'bench/**/*.ts'],
     rules: { '@typescript-eslint/no-unused-expressions': 'off' },

@@ -1,4 +1,5 @@
 import Type, { type Static } from 'typebox';
+import { MODEL_FORMATS, OCR_MODES, SHARED_DEFAULTS } from '../contract/defaults.js';
 import { DNS_SUBDOMAIN_PATTERN, MapOf, OpaqueObject, Quantity, StringEnum, StringMap } from './k8s-schema.js';
 
 /**
@@ -16,17 +17,21 @@ export const API_VERSION = `${GROUP}/${VERSION}`;
 export const KIND = 'ModelService';
 export const PLURAL = 'modelservices';
 
-/** The CRD's defaults, shared with the builders so an object that skipped defaulting (unit tests, dry runs) behaves the same. */
+/**
+ * The CRD's defaults, shared with the builders so an object that skipped defaulting (unit tests, dry
+ * runs) behaves the same. What the server also applies comes from the contract (contract/defaults.ts);
+ * the rest only concerns the objects the operator builds.
+ */
 export const DEFAULTS = {
-  format: 'auto',
-  confidence: 0.25,
-  iou: 0.45,
-  maxDetections: 300,
-  ocrLanguage: 'eng',
-  ocrMode: 'line',
-  ocrStrip: ' -',
-  ocrUppercase: true,
-  ocrRetry: true,
+  format: SHARED_DEFAULTS.model.format,
+  confidence: SHARED_DEFAULTS.thresholds.confidence,
+  iou: SHARED_DEFAULTS.thresholds.iou,
+  maxDetections: SHARED_DEFAULTS.thresholds.maxDetections,
+  ocrLanguage: SHARED_DEFAULTS.ocr.language,
+  ocrMode: SHARED_DEFAULTS.ocr.mode,
+  ocrStrip: SHARED_DEFAULTS.ocr.strip,
+  ocrUppercase: SHARED_DEFAULTS.ocr.uppercase,
+  ocrRetry: SHARED_DEFAULTS.ocr.retry,
   ocrReader: 'tesseract',
   minReplicas: 1,
   targetCPUUtilizationPercentage: 80,
@@ -34,12 +39,10 @@ export const DEFAULTS = {
   ingressPath: '/',
   ingressClassName: 'nginx',
   archiveSize: '10Gi',
-  archiveRetentionDays: 30,
+  archiveRetentionDays: SHARED_DEFAULTS.archive.retentionDays,
   archiveAccessMode: 'ReadWriteOnce',
 } as const;
 
-const MODEL_FORMATS = ['auto', 'yolov5', 'yolov8'] as const;
-const OCR_MODES = ['line', 'word', 'block', 'auto'] as const;
 const OCR_READERS = ['tesseract', 'plate-reader'] as const;
 
 const className = Type.String({ minLength: 1, maxLength: 63, description: 'A class name as the detector reports it, e.g. "plate".' });
@@ -53,7 +56,7 @@ const thresholds = Type.Object(
       Type.Number({ minimum: 0, maximum: 1, default: DEFAULTS.iou, description: 'Intersection over union above which a lower-scored box of the same class is suppressed (non-maximum suppression).' }),
     ),
     maxDetections: Type.Optional(
-      Type.Integer({ minimum: 1, maximum: 10000, default: DEFAULTS.maxDetections, description: 'Most boxes returned for one image.' }),
+      Type.Integer({ minimum: 1, maximum: SHARED_DEFAULTS.maxDetectionsLimit, default: DEFAULTS.maxDetections, description: 'Most boxes returned for one image.' }),
     ),
   },
   { description: 'Detection thresholds applied after the model runs.', default: {} },

@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { BUNDLED_MODEL_FILES } from '../contract/pod-layout.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { fetchModel, FetchError, writeTerminationMessage } from './fetch/model-fetch.js';
 import { demoPlateOcr, plateOcr } from './ocr/plate-rule.js';
@@ -19,14 +20,14 @@ Environment: PORT, LOG_LEVEL, VISIONOPS_MODEL, VISIONOPS__<SECTION>__<KEY> (e.g.
 
 /** The plate reader trained with the demo detector, when the checkout has it. */
 function bundledReader(root: string): string | undefined {
-  const path = join(root, 'models', 'plate-reader.onnx');
+  const path = join(root, BUNDLED_MODEL_FILES.plateReader);
   return existsSync(path) ? path : undefined;
 }
 
 /** The embedded default: the demo model the project trains, reading licence plates in its layouts. */
 function demoDefaults(root: string) {
   return {
-    model: { path: join(root, 'models', 'plate-detector.onnx'), name: 'plate-detector', version: 'demo' },
+    model: { path: join(root, BUNDLED_MODEL_FILES.plateDetector), name: 'plate-detector', version: 'demo' },
     ocr: { classes: { plate: demoPlateOcr(bundledReader(root)) } },
   };
 }

@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ServerConfig } from './config/schema.js';
+import type { ServerConfig } from '../contract/server-config.js';
 import { createApp } from './http/app.js';
 import { createLogger, type Logger } from './logging.js';
 import { createMetrics } from './metrics.js';

@@ -1,7 +1,7 @@
 import { access, readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
-import type { ServerConfig, Thresholds } from './config/schema.js';
+import type { ServerConfig, Thresholds } from '../contract/server-config.js';
 import { ApiError } from './errors.js';
 import { decodeImage, type ImageFormat } from './pipeline/decode.js';
 import { parseClassNames } from './pipeline/model-metadata.js';

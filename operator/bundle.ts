@@ -9,25 +9,36 @@
  *
  *   npm run build:operator
  */
-import { build } from 'esbuild';
+import { build, type Metafile } from 'esbuild';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const OPERATOR_BUNDLE = path.join(root, 'dist', 'operator', 'operator.mjs');
+export const OPERATOR_BUNDLE = path.join(root, 'dist', 'operator', 'operator.mjs');
 
-await build({
-  entryPoints: [path.join(root, 'operator', 'main.ts')],
-  outfile: OPERATOR_BUNDLE,
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'esm',
-  minifyWhitespace: true,
-  minifySyntax: true,
-  sourcemap: 'external',
-  logLevel: 'warning',
-  // CommonJS dependencies call require() for node's built-ins; an ES module has no require.
-  banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
-});
-console.error(`built ${path.relative(root, OPERATOR_BUNDLE)}`);
+/** Bundles the operator; with `write: false` only the metafile comes back (what went in, and sizes). */
+export async function bundleOperator(opts: { write?: boolean } = {}): Promise<Metafile> {
+  const result = await build({
+    entryPoints: [path.join(root, 'operator', 'main.ts')],
+    outfile: OPERATOR_BUNDLE,
+    bundle: true,
+    platform: 'node',
+    target: 'node22',
+    format: 'esm',
+    minifyWhitespace: true,
+    minifySyntax: true,
+    sourcemap: 'external',
+    logLevel: 'warning',
+    metafile: true,
+    write: opts.write ?? true,
+    absWorkingDir: root,
+    // CommonJS dependencies call require() for node's built-ins; an ES module has no require.
+    banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+  });
+  return result.metafile;
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  await bundleOperator();
+  console.error(`built ${path.relative(root, OPERATOR_BUNDLE)}`);
+}

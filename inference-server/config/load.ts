@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
-import { serverConfigSchema, type ServerConfig } from './schema.js';
+import { serverConfigSchema, type ServerConfig } from '../../contract/server-config.js';
 
 /**
  * Configuration = YAML file (mounted from the operator's ConfigMap) + environment + flags, in

@@ -9,7 +9,7 @@ import { requestContext, type Logger } from '../logging.js';
 import type { Metrics } from '../metrics.js';
 import type { VisionService } from '../service.js';
 import { openApiDocument } from './openapi.js';
-import type { Thresholds } from '../config/schema.js';
+import type { Thresholds } from '../../contract/server-config.js';
 
 export interface AppOptions {
   service: VisionService;

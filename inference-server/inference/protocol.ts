@@ -1,5 +1,5 @@
 import type { YoloLayout } from '../pipeline/yolo-output.js';
-import type { Thresholds } from '../config/schema.js';
+import type { Thresholds } from '../../contract/server-config.js';
 
 /** Messages between the event loop and the inference worker threads. */
 

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { EventEmitter } from 'node:events';
-import type { Thresholds } from '../config/schema.js';
+import type { Thresholds } from '../../contract/server-config.js';
 import type { Detection, InferTimings, ModelShape, WorkerInit, WorkerMessage } from './protocol.js';
 
 /**

@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import type { OcrClassConfig } from '../config/schema.js';
+import type { OcrClassConfig } from '../../contract/server-config.js';
 
 export interface Box {
   x1: number;

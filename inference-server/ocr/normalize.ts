@@ -1,4 +1,4 @@
-import type { OcrClassConfig, OcrMode } from '../config/schema.js';
+import type { OcrClassConfig, OcrMode } from '../../contract/server-config.js';
 
 /** Tesseract page-segmentation modes for the configured reading modes. */
 export const PSM_FOR_MODE: Record<OcrMode, string> = { line: '7', word: '8', block: '6', auto: '3' };

@@ -1,4 +1,4 @@
-import type { OcrClassConfig } from '../config/schema.js';
+import type { OcrClassConfig } from '../../contract/server-config.js';
 import { prepareCropVariant, type Box, type LineOptions } from './crop.js';
 import type { OcrReader, OcrResult } from './reader.js';
 

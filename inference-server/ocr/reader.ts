@@ -1,8 +1,9 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { createWorker, OEM, PSM, type Worker } from 'tesseract.js';
-import type { OcrClassConfig, OcrMode } from '../config/schema.js';
-import { alphabetOf, matchFormats, parseTemplate, readFromHocr, readFromText, type Alphabet, type PlateTemplate, type ReadChar } from './formats.js';
+import type { OcrClassConfig, OcrMode } from '../../contract/server-config.js';
+import { parseTemplate, type PlateTemplate } from '../../contract/text-layout.js';
+import { alphabetOf, matchFormats, readFromHocr, readFromText, type Alphabet, type ReadChar } from './formats.js';
 import { PSM_FOR_MODE, expandCharset, normalizeText } from './normalize.js';
 
 /**

@@ -1,10 +1,11 @@
 import type { V1Container, V1Deployment, V1PodSpec, V1SecurityContext, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import { ARCHIVE_DIR, CONFIG_DIR, CONFIG_PATH, FETCHED_MODEL_PATH, MODEL_DIR, SERVER_PORT } from '../../contract/pod-layout.js';
 import { DEFAULTS, type ModelService } from '../../crds/modelservice.js';
 import type { OperatorConfig } from '../config.js';
 import { archiveClaimName } from './archive-pvc.js';
 import { type ChildMeta, childLabels, childMeta, selectorLabels } from './meta.js';
-import { FETCHED_MODEL_PATH, MODEL_DIR, modelSource } from './model-source.js';
-import { ARCHIVE_DIR, CONFIG_DIR, CONFIG_PATH, SERVER_PORT, TERMINATION_GRACE_SECONDS } from './server-config.js';
+import { modelSource } from './model-source.js';
+import { TERMINATION_GRACE_SECONDS } from './server-config.js';
 
 export const SERVER_CONTAINER = 'server';
 export const FETCH_CONTAINER = 'fetch-model';

@@ -1,9 +1,5 @@
+import { FETCHED_MODEL_PATH, MODEL_DIR } from '../../contract/pod-layout.js';
 import type { ModelServiceSpec } from '../../crds/modelservice.js';
-
-/** Where models live inside the server pod. */
-export const MODEL_DIR = '/models';
-/** The file the fetch init container writes and the server reads, for downloaded models. */
-export const FETCHED_MODEL_PATH = `${MODEL_DIR}/model.onnx`;
 
 export type ModelSource =
   | { kind: 'http'; uri: string; sha256?: string; podPath: string }

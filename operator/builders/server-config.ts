@@ -1,24 +1,17 @@
 import { createHash } from 'node:crypto';
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
+import { ARCHIVE_DIR, bundledModelPath, CONFIG_KEY, SERVER_PORT } from '../../contract/pod-layout.js';
+import type { ServerConfigInput } from '../../contract/server-config.js';
+import { parseTemplate, TemplateError } from '../../contract/text-layout.js';
 import { DEFAULTS, type ModelService } from '../../crds/modelservice.js';
-import type { ServerConfigInput } from '../../inference-server/config/schema.js';
-import { parseTemplate, TemplateError } from '../../inference-server/ocr/formats.js';
 import type { OperatorConfig } from '../config.js';
 import { type ChildMeta, childMeta } from './meta.js';
 import { InvalidSpecError, modelSource } from './model-source.js';
 import { parseQuantity } from './quantity.js';
 
-export const CONFIG_DIR = '/etc/visionops';
-export const CONFIG_KEY = 'config.yaml';
-export const CONFIG_PATH = `${CONFIG_DIR}/${CONFIG_KEY}`;
-export const ARCHIVE_DIR = '/archive';
-/**
- * The trained plate reader (spec.ocr.reader: plate-reader) inside the server image: Dockerfile.server
- * copies models/ to ./models under WORKDIR /app, and training/reader.py writes models/plate-reader.onnx.
- */
-export const BUNDLED_PLATE_READER = '/app/models/plate-reader.onnx';
-export const SERVER_PORT = 8080;
+/** The trained plate reader (spec.ocr.reader: plate-reader) inside the server image. */
+export const BUNDLED_PLATE_READER = bundledModelPath('plateReader');
 /** The pod's grace period; the server is told to finish in-flight requests a little sooner. */
 export const TERMINATION_GRACE_SECONDS = 30;
 /** Share of the archive volume the server may fill, leaving room for filesystem overhead and in-flight writes. */

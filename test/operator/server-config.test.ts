@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { parse } from 'yaml';
 import type { ModelServiceSpec } from '../../crds/modelservice.js';
-import { serverConfigSchema } from '../../inference-server/config/schema.js';
+import { serverConfigSchema } from '../../contract/server-config.js';
 import { BUNDLED_PLATE_READER, buildConfigMap, buildServerConfig, configHash } from '../../operator/builders/server-config.js';
 import { InvalidSpecError } from '../../operator/builders/model-source.js';
 import { desiredState } from '../../operator/desired-state.js';

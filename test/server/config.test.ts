@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, envOverrides, loadConfig } from '../../inference-server/config/load.js';
 import { cgroupQuota } from '../../inference-server/inference/cpus.js';
-import { parseByteSize } from '../../inference-server/config/schema.js';
+import { parseByteSize } from '../../contract/server-config.js';
 
 describe('configuration', () => {
   let dir: string;

@@ -8,12 +8,11 @@ import {
   fillSlot,
   matchFormats,
   matchTemplate,
-  parseTemplate,
   readFromHocr,
   readFromText,
-  TemplateError,
   type ReadChar,
 } from '../../inference-server/ocr/formats.js';
+import { parseTemplate, TemplateError } from '../../contract/text-layout.js';
 import { expandCharset } from '../../inference-server/ocr/normalize.js';
 import { validateConfig } from '../../inference-server/config/load.js';
 import { MODELS, manifest, startTestServer } from './helpers.js';

@@ -8,7 +8,7 @@ import { ctcGreedy, readConfidence } from '../../inference-server/ocr/ctc.js';
 import { resultFromRead } from '../../inference-server/ocr/reader.js';
 import { areaWeights, greyAt, recognizerInput } from '../../inference-server/ocr/recognizer-input.js';
 import { parseRecognizerSpec, RECOGNIZER_METADATA_KEY, RecognizerLoadError, TextRecognizer } from '../../inference-server/ocr/recognizer.js';
-import { ocrClassSchema } from '../../inference-server/config/schema.js';
+import { ocrClassSchema } from '../../contract/server-config.js';
 import { betterView, viewBoxes } from '../../inference-server/ocr/recognizer-views.js';
 import { DEMO_PLATE_FORMATS, demoPlateOcr, PLATE_CHARSET } from '../../inference-server/ocr/plate-rule.js';
 import { FIXTURES, startTestServer } from './helpers.js';

@@ -1,10 +1,12 @@
 import { z } from 'zod';
-import { parseTemplate, TemplateError } from '../ocr/formats.js';
+import { MODEL_FORMATS, OCR_MODES, SHARED_DEFAULTS as D } from './defaults.js';
+import { parseTemplate, TemplateError } from './text-layout.js';
 
 /**
- * The inference server's configuration. One schema serves three readers: the YAML file the
- * operator mounts from a ConfigMap, the env-var overrides, and the operator's builder that writes
- * that ConfigMap (it imports ServerConfigInput so the two can never drift apart).
+ * The inference server's configuration: the contract between the server, which validates its
+ * config.yaml with this schema at start-up, and the operator, which writes that file into a
+ * ConfigMap typed by ServerConfigInput. The operator imports only the types (`import type`), so
+ * zod stays out of its bundle.
  */
 
 const byteSize = z.union([
@@ -30,27 +32,27 @@ export function parseByteSize(text: string): number {
 
 export const thresholdsSchema = z
   .object({
-    confidence: z.number().min(0).max(1).default(0.25).describe('minimum score (objectness x class) to keep a box'),
-    iou: z.number().min(0).max(1).default(0.45).describe('IoU above which a lower-scored box of the same class is suppressed'),
-    maxDetections: z.number().int().min(1).max(10000).default(300).describe('most boxes returned per image'),
+    confidence: z.number().min(0).max(1).default(D.thresholds.confidence).describe('minimum score (objectness x class) to keep a box'),
+    iou: z.number().min(0).max(1).default(D.thresholds.iou).describe('IoU above which a lower-scored box of the same class is suppressed'),
+    maxDetections: z.number().int().min(1).max(D.maxDetectionsLimit).default(D.thresholds.maxDetections).describe('most boxes returned per image'),
   })
   .strict();
 
-export const ocrModeSchema = z.enum(['line', 'word', 'block', 'auto']);
+export const ocrModeSchema = z.enum(OCR_MODES);
 
 export const ocrClassSchema = z
   .object({
-    mode: ocrModeSchema.default('line').describe('page segmentation: line (PSM 7), word (8), block (6), auto (3)'),
+    mode: ocrModeSchema.default(D.ocr.mode).describe('page segmentation: line (PSM 7), word (8), block (6), auto (3)'),
     charset: z.string().min(1).optional().describe('characters tesseract may return (whitelist)'),
     normalize: z
       .object({
-        strip: z.string().default(' -').describe('characters removed from the text'),
-        uppercase: z.boolean().default(true),
+        strip: z.string().default(D.ocr.strip).describe('characters removed from the text'),
+        uppercase: z.boolean().default(D.ocr.uppercase),
       })
       .strict()
       .prefault({}),
-    margin: z.number().min(0).max(1).default(0.06).describe('crop margin as a fraction of the box size'),
-    minHeight: z.number().int().min(8).max(1024).default(96).describe('crops lower than this are upscaled to it'),
+    margin: z.number().min(0).max(1).default(D.ocr.margin).describe('crop margin as a fraction of the box size'),
+    minHeight: z.number().int().min(8).max(1024).default(D.ocr.minHeight).describe('crops lower than this are upscaled to it'),
     formats: z
       .array(z.string().min(1).superRefine(checkTemplate))
       .min(1)
@@ -62,7 +64,7 @@ export const ocrClassSchema = z
       ),
     retry: z
       .boolean()
-      .default(true)
+      .default(D.ocr.retry)
       .describe(
         'with formats: when the read does not fit a template as read, look again (line evened out for perspective, ' +
           'smaller scale, word segmentation, plain crop) until a read does, and keep the best-fitting one; extra ' +
@@ -73,14 +75,14 @@ export const ocrClassSchema = z
         model: z.string().min(1).describe('ONNX file of a CTC text recognizer exported by training/reader.py (e.g. models/plate-reader.onnx)'),
         fallback: z
           .boolean()
-          .default(true)
+          .default(D.ocr.recognizerFallback)
           .describe('with formats: when its read does not fit a template as read, tesseract reads the crop too and the better-fitting read is kept'),
         views: z
           .number()
           .int()
           .min(1)
           .max(4)
-          .default(3)
+          .default(D.ocr.recognizerViews)
           .describe('crops read per box in the same batch (the box, then slightly shorter, taller, wider); the best read is kept'),
       })
       .strict()
@@ -103,11 +105,11 @@ export const serverConfigSchema = z
     server: z
       .object({
         host: z.string().default('0.0.0.0'),
-        port: z.number().int().min(0).max(65535).default(8080),
-        bodyLimit: byteSize.default(20 * 2 ** 20).describe('largest accepted request body'),
-        requestTimeoutMs: z.number().int().min(100).max(600_000).default(30_000),
-        maxQueue: z.number().int().min(0).max(100_000).default(64).describe('requests waiting for a worker before 503'),
-        shutdownTimeoutMs: z.number().int().min(0).max(600_000).default(25_000),
+        port: z.number().int().min(0).max(65535).default(D.server.port),
+        bodyLimit: byteSize.default(D.server.bodyLimitBytes).describe('largest accepted request body'),
+        requestTimeoutMs: z.number().int().min(100).max(600_000).default(D.server.requestTimeoutMs),
+        maxQueue: z.number().int().min(0).max(100_000).default(D.server.maxQueue).describe('requests waiting for a worker before 503'),
+        shutdownTimeoutMs: z.number().int().min(0).max(600_000).default(D.server.shutdownTimeoutMs),
       })
       .strict()
       .prefault({}),
@@ -116,7 +118,7 @@ export const serverConfigSchema = z
         path: z.string().min(1).describe('path of the ONNX file'),
         name: z.string().regex(/^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$/i, 'letters, digits, - _ .').default('model'),
         version: z.string().min(1).default('1'),
-        format: z.enum(['auto', 'yolov5', 'yolov8']).default('auto'),
+        format: z.enum(MODEL_FORMATS).default(D.model.format),
         classes: z.array(z.string().min(1)).min(1).optional().describe('class names; else the model metadata'),
         inputSize: z.number().int().min(32).max(4096).optional().describe('square input side for dynamic models'),
         thresholds: thresholdsSchema.prefault({}),
@@ -131,17 +133,17 @@ export const serverConfigSchema = z
       .prefault({}),
     image: z
       .object({
-        maxPixels: z.number().int().min(1).default(50_000_000).describe('decompression-bomb guard, from the header'),
+        maxPixels: z.number().int().min(1).default(D.image.maxPixels).describe('decompression-bomb guard, from the header'),
       })
       .strict()
       .prefault({}),
     ocr: z
       .object({
         enabled: z.boolean().default(true),
-        workers: z.number().int().min(1).max(32).default(2),
-        language: z.string().regex(/^[a-z_]{3,8}(\+[a-z_]{3,8})*$/).default('eng'),
+        workers: z.number().int().min(1).max(32).default(D.ocr.workers),
+        language: z.string().regex(/^[a-z_]{3,8}(\+[a-z_]{3,8})*$/).default(D.ocr.language),
         langPath: z.string().optional().describe('folder of <lang>.traineddata.gz; default: @tesseract.js-data'),
-        recycleAfterJobs: z.number().int().min(1).default(500).describe('tesseract memory only grows: restart workers'),
+        recycleAfterJobs: z.number().int().min(1).default(D.ocr.recycleAfterJobs).describe('tesseract memory only grows: restart workers'),
         classes: z.record(z.string(), ocrClassSchema).default({}),
       })
       .strict()
@@ -149,9 +151,9 @@ export const serverConfigSchema = z
     archive: z
       .object({
         dir: z.string().min(1).describe('store every accepted image here (content-addressed)'),
-        retentionDays: z.number().min(0).default(30),
-        maxBytes: byteSize.default(10 * 2 ** 30),
-        sweepIntervalMs: z.number().int().min(1000).default(600_000),
+        retentionDays: z.number().min(0).default(D.archive.retentionDays),
+        maxBytes: byteSize.default(D.archive.maxBytes),
+        sweepIntervalMs: z.number().int().min(1000).default(D.archive.sweepIntervalMs),
       })
       .strict()
       .optional(),

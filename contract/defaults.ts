@@ -1,0 +1,51 @@
+/**
+ * Defaults the operator and the inference server must agree on. The server's config schema fills
+ * them in when a field is absent; the CRD advertises them (crds/modelservice.ts DEFAULTS); the
+ * operator writes them into the ConfigMap. One value each, so a default cannot differ between what
+ * `kubectl explain` shows and what the server does.
+ *
+ * Pure constants: the operator bundle imports this file and nothing heavier.
+ */
+
+export const MODEL_FORMATS = ['auto', 'yolov5', 'yolov8'] as const;
+export type ModelFormat = (typeof MODEL_FORMATS)[number];
+
+/** What one OCR crop holds; the server maps each to a tesseract page-segmentation mode. */
+export const OCR_MODES = ['line', 'word', 'block', 'auto'] as const;
+export type OcrModeName = (typeof OCR_MODES)[number];
+
+const GiB = 2 ** 30;
+const MiB = 2 ** 20;
+
+export const SHARED_DEFAULTS = {
+  model: { format: 'auto' as ModelFormat },
+  thresholds: { confidence: 0.25, iou: 0.45, maxDetections: 300 },
+  /** The bounds of maxDetections, the same for the CRD, the server config and a request's query. */
+  maxDetectionsLimit: 10_000,
+  server: {
+    port: 8080,
+    bodyLimitBytes: 20 * MiB,
+    requestTimeoutMs: 30_000,
+    maxQueue: 64,
+    shutdownTimeoutMs: 25_000,
+  },
+  ocr: {
+    language: 'eng',
+    mode: 'line' as OcrModeName,
+    strip: ' -',
+    uppercase: true,
+    retry: true,
+    margin: 0.06,
+    minHeight: 96,
+    workers: 2,
+    recycleAfterJobs: 500,
+    recognizerFallback: true,
+    recognizerViews: 3,
+  },
+  archive: {
+    retentionDays: 30,
+    maxBytes: 10 * GiB,
+    sweepIntervalMs: 600_000,
+  },
+  image: { maxPixels: 50_000_000 },
+} as const;

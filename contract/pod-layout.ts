@@ -1,0 +1,38 @@
+/**
+ * Where things are inside a server pod and the server image: the operator mounts and points at
+ * these paths, the server image (Dockerfile.server) puts its files there. Pure constants.
+ */
+
+/** The server's HTTP port in the pod (its config's server.port). */
+export const SERVER_PORT = 8080;
+
+/** The ConfigMap holding the server's config.yaml is mounted here. */
+export const CONFIG_DIR = '/etc/visionops';
+export const CONFIG_KEY = 'config.yaml';
+export const CONFIG_PATH = `${CONFIG_DIR}/${CONFIG_KEY}`;
+
+/** Models fetched or mounted for the pod live here. */
+export const MODEL_DIR = '/models';
+/** The file the fetch init container writes and the server reads, for downloaded models. */
+export const FETCHED_MODEL_PATH = `${MODEL_DIR}/model.onnx`;
+
+/** The image archive's volume. */
+export const ARCHIVE_DIR = '/archive';
+
+/** WORKDIR of the server image: Dockerfile.server copies the repository's models/ to `${IMAGE_APP_DIR}/models`. */
+export const IMAGE_APP_DIR = '/app';
+
+/** The models the project ships, by their path relative to the repository root (and to IMAGE_APP_DIR). */
+export const BUNDLED_MODEL_FILES = {
+  /** YOLOv5n licence-plate detector, models/plate-detector.md */
+  plateDetector: 'models/plate-detector.onnx',
+  /** CRNN + CTC plate text recognizer, models/plate-reader.md */
+  plateReader: 'models/plate-reader.onnx',
+} as const;
+
+export type BundledModel = keyof typeof BUNDLED_MODEL_FILES;
+
+/** A bundled model's path inside the server image. */
+export function bundledModelPath(model: BundledModel): string {
+  return `${IMAGE_APP_DIR}/${BUNDLED_MODEL_FILES[model]}`;
+}
