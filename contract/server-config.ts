@@ -110,6 +110,11 @@ export const serverConfigSchema = z
         requestTimeoutMs: z.number().int().min(100).max(600_000).default(D.server.requestTimeoutMs),
         maxQueue: z.number().int().min(0).max(100_000).default(D.server.maxQueue).describe('requests waiting for a worker before 503'),
         shutdownTimeoutMs: z.number().int().min(0).max(600_000).default(D.server.shutdownTimeoutMs),
+        drainDelayMs: z
+          .number().int().min(0).max(600_000).default(D.server.drainDelayMs)
+          .describe('after SIGTERM: fail readiness and keep serving this long before closing the listener (endpoint propagation)'),
+        headersTimeoutMs: z.number().int().min(100).max(600_000).default(D.server.headersTimeoutMs).describe('the request line and headers must arrive within this (408)'),
+        bodyTimeoutMs: z.number().int().min(100).max(3_600_000).default(D.server.bodyTimeoutMs).describe('the whole request, body included, must arrive within this (408)'),
       })
       .strict()
       .prefault({}),
@@ -131,6 +136,19 @@ export const serverConfigSchema = z
       })
       .strict()
       .prefault({}),
+    budget: z
+      .object({
+        ocrMaxBoxes: z.number().int().min(0).max(D.maxDetectionsLimit).default(D.budget.ocrMaxBoxes).describe('detections read per request, highest scores first; the rest are returned without text'),
+        ocrMinScore: z.number().min(0).max(1).optional().describe('detections scoring under this are not read (default: model.thresholds.confidence, whatever a request asks for)'),
+        recognizerBatch: z.number().int().min(1).max(1024).default(D.budget.recognizerBatch).describe('crops per text-recognizer run'),
+        cropsInFlight: z.number().int().min(1).max(256).default(D.budget.cropsInFlight).describe('tesseract crops one request prepares and holds at once'),
+        memoryHeadroom: byteSize.default(D.budget.memoryHeadroomBytes).describe('RSS the process may grow by over its idle RSS before it refuses work with 503'),
+        maxRss: byteSize.optional().describe('absolute RSS bound instead of idle + memoryHeadroom'),
+        memoryLimitRatio: z.number().gt(0).max(1).default(D.budget.memoryLimitRatio).describe("the bound never exceeds this share of the container's memory limit (cgroup)"),
+      })
+      .strict()
+      .prefault({})
+      .describe('what one request may cost: OCR boxes, batch sizes, crops in memory, and the memory bound of the process'),
     image: z
       .object({
         maxPixels: z.number().int().min(1).default(D.image.maxPixels).describe('decompression-bomb guard, from the header'),

@@ -27,6 +27,11 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   const log = opts.log ?? createLogger(config.logging.level);
   const metrics = createMetrics();
   const service = new VisionService(config, log, metrics);
+  Object.assign(metrics.sources, {
+    memoryBound: () => service.budgets.memory.bound,
+    memoryReserved: () => service.budgets.memory.reserved,
+    tesseractJobs: () => service.ocrJobs,
+  });
   let shuttingDown = false;
   const app = createApp({
     service, log, metrics, version: packageVersion(),

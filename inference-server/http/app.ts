@@ -2,12 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
-import multer from 'multer';
 import swaggerUi from 'swagger-ui-express';
+import { ClientGoneError, type RequestBudget } from '../budget/request-budget.js';
 import { ApiError } from '../errors.js';
 import { requestContext, type Logger } from '../logging.js';
 import type { Metrics } from '../metrics.js';
 import type { VisionService } from '../service.js';
+import { multipartBody } from './multipart.js';
 import { openApiDocument } from './openapi.js';
 import type { Thresholds } from '../../contract/server-config.js';
 
@@ -56,15 +57,32 @@ export function createApp(opts: AppOptions): express.Express {
   });
   app.use('/docs', swaggerUi.serve, swaggerUi.setup(doc, { customSiteTitle: 'visionops inference API' }));
 
+  // Before any body is read: the request's budget, its body's memory reserved (503 past the bound).
+  const admit = (kind: 'image' | 'json') => (req: Request, res: Response, next: NextFunction) => {
+    const declared = Number(req.get('content-length'));
+    const bytes = Number.isFinite(declared) && declared >= 0 ? Math.min(declared, config.server.bodyLimit) : config.server.bodyLimit;
+    const budget = service.budgets.open(bytes, kind);
+    res.locals.budget = budget;
+    res.on('close', () => {
+      // Nobody will read the answer: stop the work. Its memory is returned when the work ends.
+      if (!res.writableFinished) budget.abort(new ClientGoneError());
+      if (!res.locals.working) budget.close();
+    });
+    next();
+  };
+  app.post(['/v1/detect', '/v1/read'], admit('image'));
+
   app.use(
     express.raw({ type: ['image/jpeg', 'image/png', 'image/webp'], limit: config.server.bodyLimit }),
   );
+  app.use(multipartBody({ fileSize: config.server.bodyLimit }));
   app.use(
     OpenApiValidator.middleware({
       apiSpec: doc as never,
       validateRequests: { allowUnknownQueryParameters: false },
       validateResponses: opts.validateResponses ?? false,
-      fileUploader: { storage: multer.memoryStorage(), limits: { fileSize: config.server.bodyLimit, files: 1, fields: 10 } },
+      // multipartBody() parsed the forms already.
+      fileUploader: false,
     }),
   );
 
@@ -134,14 +152,16 @@ export function createApp(opts: AppOptions): express.Express {
   });
 
   const inference = (withOcr: boolean) => async (req: Request, res: Response) => {
+    const budget = res.locals.budget as RequestBudget;
     const bytes = imageBytes(req);
+    budget.startDeadline(config.server.requestTimeoutMs);
     metrics.inFlight.inc();
+    res.locals.working = true;
+    const work = service.detect(bytes, res.locals.requestId as string, thresholdOverrides(req), withOcr, budget);
+    // The reservation goes back when the work really stops, which may be after a timed-out answer.
+    void work.finally(() => budget.close()).catch(() => undefined);
     try {
-      const result = await withDeadline(
-        service.detect(bytes, res.locals.requestId as string, thresholdOverrides(req), withOcr),
-        config.server.requestTimeoutMs,
-      );
-      res.json(result);
+      res.json(await Promise.race([work, budget.aborted]));
     } finally {
       metrics.inFlight.dec();
     }
@@ -191,17 +211,10 @@ function thresholdOverrides(req: Request): Partial<Thresholds> {
   return out;
 }
 
-function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ApiError(503, 'request_timeout', `the request did not finish within ${ms} ms`, { 'Retry-After': '2' })), ms);
-  });
-  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
-}
-
 /** Maps every failure (ours, body-parser's, multer's, the OpenAPI validator's) to one error shape. */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
+  if (err instanceof ClientGoneError) return new ApiError(400, 'request_aborted', err.message);
   const e = err as { status?: number; statusCode?: number; type?: string; code?: string; message?: string; errors?: { path?: string; message?: string }[] };
   if (e?.type === 'entity.too.large' || e?.code === 'LIMIT_FILE_SIZE') {
     return new ApiError(413, 'body_too_large', `the body is larger than the ${(err as { limit?: number }).limit ?? ''} byte limit`.replace('the  byte', 'the byte'));

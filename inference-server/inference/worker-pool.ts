@@ -93,7 +93,9 @@ export class WorkerPool extends EventEmitter {
     return this.slots.filter((s) => s.job).length;
   }
 
-  infer(input: InferInput): Promise<InferOutput> {
+  /** `signal` drops the job while it waits in the queue (a run already started finishes; its result is dropped). */
+  infer(input: InferInput, signal?: AbortSignal): Promise<InferOutput> {
+    if (signal?.aborted) return Promise.reject(signal.reason as Error);
     if (this.closed) return Promise.reject(new WorkerCrashedError('inference pool is shut down'));
     const idle = this.slots.find((s) => s.ready && !s.job);
     if (!idle && this.queue.length >= this.opts.maxQueue) {
@@ -107,6 +109,12 @@ export class WorkerPool extends EventEmitter {
         if (i >= 0) this.queue.splice(i, 1);
         this.emit('depth');
       }, this.opts.timeoutMs);
+      signal?.addEventListener('abort', () => {
+        this.settle(job, signal.reason as Error);
+        const i = this.queue.indexOf(job);
+        if (i >= 0) this.queue.splice(i, 1);
+        this.emit('depth');
+      }, { once: true });
       if (idle) this.dispatch(idle, job);
       else {
         this.queue.push(job);

@@ -1,57 +1,10 @@
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { MODELS } from './helpers.js';
-
-const CLI = join(import.meta.dirname, '..', '..', 'inference-server', 'cli.ts');
-
-interface Proc {
-  child: ChildProcess;
-  lines: Record<string, unknown>[];
-  stderr: string[];
-  exit: Promise<number | null>;
-}
-
-function run(args: string[], env: Record<string, string> = {}): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
-    env: { ...process.env, LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const lines: Record<string, unknown>[] = [];
-  const stderr: string[] = [];
-  const collect = (into: (l: string) => void) => (chunk: Buffer) => chunk.toString().split('\n').filter(Boolean).forEach(into);
-  child.stdout!.on('data', collect((l) => {
-    try {
-      lines.push(JSON.parse(l) as Record<string, unknown>);
-    } catch {
-      lines.push({ raw: l });
-    }
-  }));
-  child.stderr!.on('data', collect((l) => {
-    stderr.push(l);
-    try {
-      lines.push(JSON.parse(l) as Record<string, unknown>);
-    } catch {
-      /* plain text on stderr */
-    }
-  }));
-  const exit = once(child, 'exit').then(([code]) => code as number | null);
-  return { child, lines, stderr, exit };
-}
-
-async function waitFor<T>(what: string, f: () => T | undefined | Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { run, waitFor } from './server-process.js';
 
 describe('visionops-server process', function () {
   this.timeout(60_000);
