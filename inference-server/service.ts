@@ -6,7 +6,7 @@ import { ApiError } from './errors.js';
 import { decodeImage, type ImageFormat } from './pipeline/decode.js';
 import { parseClassNames } from './pipeline/model-metadata.js';
 import { decodeOnnxMetadata } from './inference/onnx-metadata.js';
-import { InferenceTimeoutError, QueueFullError, WorkerCrashedError, WorkerPool } from './inference/worker-pool.js';
+import { InferenceTimeoutError, QueueFullError, WorkerCrashedError, WorkerPool, type RawInput, type RawResult } from './inference/worker-pool.js';
 import type { ModelShape } from './inference/protocol.js';
 import { usableCpus } from './inference/cpus.js';
 import { OcrReader, resultFromRead, type OcrResult } from './ocr/reader.js';
@@ -151,6 +151,18 @@ export class VisionService {
       throw new ApiError(503, 'not_ready', `OCR is not ready: ${this.readiness().checks.recognizer?.reason ?? 'starting'}`, { 'Retry-After': '5' });
     }
     return this.run(bytes, requestId, overrides, withOcr, true, budget);
+  }
+
+  /** The model on a client's own tensor (Open Inference Protocol /infer): its outputs as it produced them. */
+  async inferRaw(raw: RawInput, budget: RequestBudget): Promise<RawResult> {
+    if (!this.model || !this.pool || !this.warmedUp) {
+      throw new ApiError(503, 'not_ready', `the model is not ready: ${this.readiness().checks.model?.reason ?? 'warming up'}`, { 'Retry-After': '5' });
+    }
+    try {
+      return await this.pool.runRaw(raw, budget.signal);
+    } catch (err) {
+      throw this.inferenceError(err);
+    }
   }
 
   private async run(

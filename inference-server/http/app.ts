@@ -10,6 +10,7 @@ import type { Metrics } from '../metrics.js';
 import type { VisionService } from '../service.js';
 import { multipartBody } from './multipart.js';
 import { openApiDocument } from './openapi.js';
+import { INFER_PATHS, oipRoutes } from '../oip/routes.js';
 import type { Thresholds } from '../../contract/server-config.js';
 
 export interface AppOptions {
@@ -71,6 +72,7 @@ export function createApp(opts: AppOptions): express.Express {
     next();
   };
   app.post(['/v1/detect', '/v1/read'], admit('image'));
+  app.post(INFER_PATHS, admit('json'));
 
   app.use(
     express.raw({ type: ['image/jpeg', 'image/png', 'image/webp'], limit: config.server.bodyLimit }),
@@ -83,6 +85,9 @@ export function createApp(opts: AppOptions): express.Express {
       validateResponses: opts.validateResponses ?? false,
       // multipartBody() parsed the forms already.
       fileUploader: false,
+      // Open Inference Protocol /infer takes any content type (tritonclient sends none; binary
+      // tensor data is not JSON) and checks its own body, answering errors in the protocol's shape.
+      ignorePaths: /^\/v2\/models\/[^/]+(\/versions\/[^/]+)?\/infer$/,
     }),
   );
 
@@ -123,33 +128,7 @@ export function createApp(opts: AppOptions): express.Express {
     res.json({ models: [entry] });
   });
 
-  app.get('/v2/health/live', (_req, res) => {
-    res.json({ live: true });
-  });
-  app.get('/v2/health/ready', (_req, res) => {
-    const ready = readiness().ready;
-    res.status(ready ? 200 : 503).json({ ready });
-  });
-  const knownModel = (name: string) => {
-    if (name !== config.model.name) throw new ApiError(404, 'model_not_found', `no model named ${name}; this server serves ${config.model.name}`);
-  };
-  app.get('/v2/models/:name', (req, res) => {
-    knownModel(req.params.name!);
-    const m = service.model;
-    if (!m) throw new ApiError(503, 'not_ready', service.modelError ?? 'the model is loading', { 'Retry-After': '5' });
-    res.json({
-      name: config.model.name,
-      versions: [config.model.version],
-      platform: 'onnxruntime_onnx',
-      inputs: [{ name: m.shape.inputName, datatype: 'FP32', shape: [1, 3, m.shape.inputSize, m.shape.inputSize] }],
-      outputs: [{ name: 'output0', datatype: 'FP32', shape: m.shape.outputDims }],
-    });
-  });
-  app.get('/v2/models/:name/ready', (req, res) => {
-    knownModel(req.params.name!);
-    const ready = readiness().ready;
-    res.status(ready ? 200 : 503).json({ name: config.model.name, ready });
-  });
+  app.use(oipRoutes({ service, version: opts.version, ready: () => readiness().ready }));
 
   const inference = (withOcr: boolean) => async (req: Request, res: Response) => {
     const budget = res.locals.budget as RequestBudget;
@@ -177,7 +156,9 @@ export function createApp(opts: AppOptions): express.Express {
       metrics.rejected.inc({ code: api.code });
     }
     for (const [k, v] of Object.entries(api.headers)) res.setHeader(k, v);
-    res.status(api.status).json({ error: { code: api.code, message: api.message, requestId: res.locals.requestId } });
+    // Open Inference Protocol routes answer errors in its shape; the request id is in X-Request-Id.
+    if (req.path === '/v2' || req.path.startsWith('/v2/')) res.status(api.status).json({ error: api.message });
+    else res.status(api.status).json({ error: { code: api.code, message: api.message, requestId: res.locals.requestId } });
   });
   return app;
 }
