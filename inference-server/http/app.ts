@@ -29,7 +29,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export function createApp(opts: AppOptions): express.Express {
   const { service, log, metrics } = opts;
   const config = service.config;
-  const doc = openApiDocument(opts.version);
+  const doc = openApiDocument(opts.version, { name: config.model.name, version: config.model.version });
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);

@@ -65,31 +65,37 @@ const oipError = (description: string) => ({
   content: { 'application/json': { schema: { $ref: '#/components/schemas/V2Error' } } },
 });
 
-const modelParams = (versioned: boolean) => [
-  { name: 'name', in: 'path', required: true, schema: { type: 'string' } },
-  ...(versioned ? [{ name: 'version', in: 'path', required: true, schema: { type: 'string' } }] : []),
+/** The served model's name and version, as examples (fuzzers and Swagger UI start from them). */
+export interface ServedModel {
+  name: string;
+  version: string;
+}
+
+const modelParams = (versioned: boolean, served?: ServedModel) => [
+  { name: 'name', in: 'path', required: true, schema: { type: 'string' }, ...(served ? { example: served.name } : {}) },
+  ...(versioned ? [{ name: 'version', in: 'path', required: true, schema: { type: 'string' }, ...(served ? { example: served.version } : {}) }] : []),
 ];
 
-const v2Metadata = (versioned: boolean) => ({
+const v2Metadata = (versioned: boolean, served?: ServedModel) => ({
   get: {
     operationId: versioned ? 'v2ModelVersionMetadata' : 'v2ModelMetadata', tags: ['models'], summary: 'Open Inference Protocol model metadata',
-    parameters: modelParams(versioned),
+    parameters: modelParams(versioned, served),
     responses: { '200': plain('Model metadata', { $ref: '#/components/schemas/V2ModelMetadata' }), '404': oipError('No such model'), '503': oipError('Model not loaded') },
   },
 });
 
-const v2Ready = (versioned: boolean) => {
+const v2Ready = (versioned: boolean, served?: ServedModel) => {
   const body = { type: 'object', required: ['name', 'ready'], properties: { name: { type: 'string' }, ready: { type: 'boolean' } } };
   return {
     get: {
       operationId: versioned ? 'v2ModelVersionReady' : 'v2ModelReady', tags: ['models'], summary: 'Open Inference Protocol model readiness',
-      parameters: modelParams(versioned),
+      parameters: modelParams(versioned, served),
       responses: { '200': plain('Ready', body), '503': plain('Not ready', body), '404': oipError('No such model') },
     },
   };
 };
 
-const v2Infer = (versioned: boolean) => ({
+const v2Infer = (versioned: boolean, served?: ServedModel) => ({
   post: {
     operationId: versioned ? 'v2ModelVersionInfer' : 'v2ModelInfer', tags: ['inference'],
     summary: 'Open Inference Protocol inference: the model on your tensor, its raw outputs back',
@@ -98,7 +104,7 @@ const v2Infer = (versioned: boolean) => ({
       'the outputs are the model\'s own, not decoded into boxes (use /v1/detect for that). JSON tensor data, flat or nested in ' +
       'row-major order, or Triton\'s binary tensor data extension (an `Inference-Header-Content-Length` header, then the raw bytes) as tritonclient sends by default.',
     parameters: [
-      ...modelParams(versioned),
+      ...modelParams(versioned, served),
       { name: 'Inference-Header-Content-Length', in: 'header', required: false, schema: { type: 'integer', minimum: 0 }, description: 'binary tensor data: the length of the JSON header at the start of the body' },
     ],
     requestBody: {
@@ -145,7 +151,7 @@ const readiness = {
   },
 };
 
-export function openApiDocument(version: string) {
+export function openApiDocument(version: string, served?: ServedModel) {
   return {
     openapi: '3.0.3',
     info: {
@@ -178,12 +184,12 @@ export function openApiDocument(version: string) {
           },
         },
       },
-      '/v2/models/{name}': v2Metadata(false),
-      '/v2/models/{name}/versions/{version}': v2Metadata(true),
-      '/v2/models/{name}/ready': v2Ready(false),
-      '/v2/models/{name}/versions/{version}/ready': v2Ready(true),
-      '/v2/models/{name}/infer': v2Infer(false),
-      '/v2/models/{name}/versions/{version}/infer': v2Infer(true),
+      '/v2/models/{name}': v2Metadata(false, served),
+      '/v2/models/{name}/versions/{version}': v2Metadata(true, served),
+      '/v2/models/{name}/ready': v2Ready(false, served),
+      '/v2/models/{name}/versions/{version}/ready': v2Ready(true, served),
+      '/v2/models/{name}/infer': v2Infer(false, served),
+      '/v2/models/{name}/versions/{version}/infer': v2Infer(true, served),
       '/healthz': { get: { operationId: 'healthz', tags: ['health'], summary: 'Liveness: the process answers', responses: { '200': plain('Alive', { type: 'object', required: ['status'], properties: { status: { type: 'string' } } }) } } },
       '/readyz': {
         get: {

@@ -95,5 +95,9 @@ export function oipRoutes(opts: OipOptions): Router {
       next(err instanceof OipError ? new ApiError(err.status, 'invalid_inference_request', err.message) : err);
     }
   });
+  // The validator, which answers 405 on the other routes, does not look at these.
+  r.all(INFER_PATHS, (req) => {
+    throw new ApiError(405, 'method_not_allowed', `${req.method} is not allowed here; POST an inference request`, { Allow: 'POST' });
+  });
   return r;
 }
