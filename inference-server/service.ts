@@ -403,7 +403,8 @@ export class VisionService {
   private async startArchive(): Promise<void> {
     const a = this.config.archive!;
     this.archive = new ImageArchive({ dir: a.dir, retentionDays: a.retentionDays, maxBytes: a.maxBytes });
-    await this.archive.init();
+    const leftovers = await this.archive.init();
+    if (leftovers.tempFiles + leftovers.loneSidecars > 0) this.log.warn('removed what interrupted archive writes left', { dir: a.dir, ...leftovers });
     const sweep = () =>
       this.archive!.sweep().then(
         (r) => r.removed > 0 && this.log.info('archive retention sweep', r),
