@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ServerConfig } from '../contract/server-config.js';
 import { createApp } from './http/app.js';
+import { listen } from './http/listen.js';
 import { createLogger, type Logger } from './logging.js';
 import { createMetrics } from './metrics.js';
 import { packageVersion } from './project-root.js';
@@ -12,8 +13,14 @@ export interface RunningServer {
   service: VisionService;
   url: string;
   log: Logger;
-  /** Stops accepting, lets in-flight requests finish (up to the shutdown timeout), frees workers. */
-  shutdown(): Promise<void>;
+  /**
+   * Fails readiness at once and keeps serving for the drain delay (endpoints stop routing here
+   * meanwhile), then stops accepting, lets in-flight requests finish (up to the shutdown timeout)
+   * and frees the workers. `drainDelayMs` overrides server.drainDelayMs.
+   */
+  shutdown(opts?: { drainDelayMs?: number }): Promise<void>;
+  /** Ends a drain delay in progress now (a second Ctrl-C). */
+  skipDrainDelay(): void;
 }
 
 export interface StartOptions {
@@ -41,23 +48,37 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   const starting = service.start();
   if (!opts.listenBeforeReady) await starting;
 
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.server.port, config.server.host, () => resolve(s));
-    s.once('error', reject);
-  });
-  // Past the body-receive deadline a slow client is cut off instead of holding a socket.
-  server.requestTimeout = config.server.requestTimeoutMs + 5_000;
-  server.headersTimeout = Math.min(60_000, server.requestTimeout);
+  let server: Server;
+  try {
+    server = await listen(app, config, log);
+  } catch (err) {
+    // No waiting for the model to load: the CLI exits on this at once.
+    void starting.then(() => service.close(), () => undefined);
+    throw err;
+  }
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${addr.port}`;
-  log.info('listening', { url, port: addr.port });
+  log.info('listening', { url, port: addr.port, pid: process.pid });
 
   let closing: Promise<void> | undefined;
-  const shutdown = () =>
+  let endDelay: (() => void) | undefined;
+  const shutdown = (opts: { drainDelayMs?: number } = {}) =>
     (closing ??= (async () => {
       shuttingDown = true;
-      log.info('shutting down: draining in-flight requests');
+      const delay = opts.drainDelayMs ?? config.server.drainDelayMs;
+      if (delay > 0) {
+        // Readiness fails from now on; until the endpoints catch up, traffic still arrives and is served.
+        log.info('shutting down: readiness fails, still serving during the drain delay', { drainDelayMs: delay });
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, delay);
+          endDelay = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      log.info('shutting down: no new connections; draining in-flight requests');
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const timeout = new Promise<void>((resolve) => setTimeout(resolve, config.server.shutdownTimeoutMs).unref());
@@ -67,5 +88,5 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       await service.close();
       log.info('shutdown complete');
     })());
-  return { server, service, url, log, shutdown };
+  return { server, service, url, log, shutdown, skipDrainDelay: () => endDelay?.() };
 }

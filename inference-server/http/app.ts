@@ -40,6 +40,8 @@ export function createApp(opts: AppOptions): express.Express {
     const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
     res.locals.requestId = requestId;
     res.setHeader('X-Request-Id', requestId);
+    // Draining: keep-alive clients reconnect (to another pod) for their next request.
+    if (opts.isShuttingDown?.()) res.setHeader('Connection', 'close');
     const start = performance.now();
     res.on('finish', () => {
       const route = routeLabel(req);
