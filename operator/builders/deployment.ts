@@ -5,7 +5,7 @@ import type { OperatorConfig } from '../config.js';
 import { archiveClaimName } from './archive-pvc.js';
 import { type ChildMeta, childLabels, childMeta, selectorLabels } from './meta.js';
 import { modelSource } from './model-source.js';
-import { TERMINATION_GRACE_SECONDS } from './server-config.js';
+import { PRE_STOP_SLEEP_SECONDS, TERMINATION_GRACE_SECONDS } from './server-config.js';
 
 export const SERVER_CONTAINER = 'server';
 export const FETCH_CONTAINER = 'fetch-model';
@@ -95,6 +95,8 @@ export function buildDeployment(ms: ModelService, config: OperatorConfig, config
     // /healthz answers from the start (the server listens before warm-up), so a short delay is
     // enough; a long inference on a busy CPU must not look like a hang, hence the timeout.
     livenessProbe: { httpGet: { path: '/healthz', port: HTTP_PORT_NAME }, initialDelaySeconds: 10, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 },
+    // Serve on while the endpoint removal propagates; SIGTERM comes after (see server-config.ts).
+    lifecycle: { preStop: { sleep: { seconds: PRE_STOP_SLEEP_SECONDS } } },
     securityContext: restrictedContainer,
     volumeMounts: serverMounts,
     terminationMessagePolicy: 'FallbackToLogsOnError',

@@ -1,6 +1,8 @@
 import type { V1Container } from '@kubernetes/client-node';
 import { expect } from 'chai';
+import { SHARED_DEFAULTS } from '../../contract/defaults.js';
 import { buildDeployment } from '../../operator/builders/deployment.js';
+import { buildServerConfig } from '../../operator/builders/server-config.js';
 import { SHA, config, fullModelService, modelService } from './fixtures.js';
 
 const HASH = '0123456789abcdef';
@@ -49,6 +51,19 @@ describe('Deployment builder', () => {
     expect(c.livenessProbe!.initialDelaySeconds! + c.livenessProbe!.periodSeconds! * c.livenessProbe!.failureThreshold!).to.be.at.least(30);
     expect(c.volumeMounts).to.deep.include({ name: 'config', mountPath: '/etc/visionops', readOnly: true });
     expect(c.volumeMounts).to.deep.include({ name: 'tmp', mountPath: '/tmp' });
+  });
+
+  it('stops the server gracefully: preStop sleep for endpoint propagation, a grace period covering it, the drain delay and the drain', () => {
+    const pod = buildDeployment(modelService(), config, HASH).spec!.template.spec!;
+    const c = server(pod.containers);
+    // The native sleep action: no shell or sleep binary needed in the (distroless-style) image.
+    expect(c.lifecycle).to.deep.equal({ preStop: { sleep: { seconds: 10 } } });
+    const serverConfig = buildServerConfig(modelService(), config).server!;
+    expect(serverConfig.drainDelayMs).to.equal(2000);
+    // In-flight requests may run to their deadline (the server's default requestTimeoutMs).
+    expect(serverConfig.shutdownTimeoutMs).to.be.at.least(SHARED_DEFAULTS.server.requestTimeoutMs);
+    const needed = 10 + (serverConfig.drainDelayMs! + serverConfig.shutdownTimeoutMs!) / 1000;
+    expect(pod.terminationGracePeriodSeconds).to.be.at.least(needed + 3);
   });
 
   it('runs every container under the restricted Pod Security Standard', () => {
