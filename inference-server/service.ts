@@ -11,7 +11,7 @@ import type { ModelShape } from './inference/protocol.js';
 import { usableCpus } from './inference/cpus.js';
 import { OcrReader, resultFromRead, type OcrResult } from './ocr/reader.js';
 import { better, readDetection } from './ocr/read-detection.js';
-import { TextRecognizer } from './ocr/recognizer.js';
+import { RecognizerThread as TextRecognizer } from './ocr/recognizer-thread.js';
 import { betterView, viewBoxes } from './ocr/recognizer-views.js';
 import { ImageArchive, sha256Async } from './archive/store.js';
 import type { Logger } from './logging.js';

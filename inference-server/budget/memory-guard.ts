@@ -25,6 +25,12 @@ export interface MemoryGuardOptions {
   containerLimit?: number;
   /** resident set size now; process.memoryUsage.rss() by default */
   rss?: () => number;
+  /**
+   * How long one RSS reading serves (ms; default 50). Reading it is a /proc read: under a burst of
+   * hundreds of requests that alone took a second of the event loop. Reservations made meanwhile
+   * are counted at once, so a stale reading misses only what grew outside any reservation.
+   */
+  rssCacheMs?: number;
 }
 
 const MiB = 2 ** 20;
@@ -34,17 +40,28 @@ export class MemoryGuard {
   private reservedBytes = 0;
   private idleRss?: number;
   private boundBytes = Infinity;
-  private readonly rss: () => number;
+  private readonly readRss: () => number;
+  private lastRss = 0;
+  private lastRead = -Infinity;
   /** refusals so far (also a metric) */
   refused = 0;
 
   constructor(private readonly opts: MemoryGuardOptions) {
-    this.rss = opts.rss ?? (() => process.memoryUsage.rss());
+    this.readRss = opts.rss ?? (() => process.memoryUsage.rss());
+  }
+
+  private rss(): number {
+    const now = performance.now();
+    if (now - this.lastRead >= (this.opts.rssCacheMs ?? 50)) {
+      this.lastRss = this.readRss();
+      this.lastRead = now;
+    }
+    return this.lastRss;
   }
 
   /** Sets the bound from the RSS now; called once the server is idle and warm. */
   calibrate(): { idle: number; bound: number } {
-    this.idleRss = this.rss();
+    this.idleRss = this.readRss();
     let bound = this.opts.maxRss ?? this.idleRss + this.opts.headroom;
     if (this.opts.containerLimit) bound = Math.min(bound, Math.floor(this.opts.containerLimit * this.opts.limitRatio));
     this.boundBytes = bound;

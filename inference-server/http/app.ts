@@ -62,6 +62,10 @@ export function createApp(opts: AppOptions): express.Express {
 
   // Before any body is read: the request's budget, its body's memory reserved (503 past the bound).
   const admit = (kind: 'image' | 'json') => (req: Request, res: Response, next: NextFunction) => {
+    // Shed load before reading and decoding a body that would be refused at the queue anyway:
+    // under a flood that work alone kept the event loop from answering health probes.
+    const pool = service.inferencePool;
+    if (pool?.full) throw new ApiError(503, 'queue_full', pool.fullError().message, { 'Retry-After': '1' });
     const declared = Number(req.get('content-length'));
     const bytes = Number.isFinite(declared) && declared >= 0 ? Math.min(declared, config.server.bodyLimit) : config.server.bodyLimit;
     const budget = service.budgets.open(bytes, kind);

@@ -99,6 +99,16 @@ export class WorkerPool extends EventEmitter {
     return this.queue.length;
   }
 
+  /** No idle thread and the queue at its bound: a job now would be refused. */
+  get full(): boolean {
+    return !this.slots.some((s) => s.ready && !s.job) && this.queue.length >= this.opts.maxQueue;
+  }
+
+  /** The refusal infer() would give now. */
+  fullError(): QueueFullError {
+    return new QueueFullError(`inference queue is full (${this.opts.maxQueue} waiting)`);
+  }
+
   get inFlight(): number {
     return this.slots.filter((s) => s.job).length;
   }

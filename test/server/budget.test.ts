@@ -75,7 +75,7 @@ describe('request budget: pieces', () => {
 
   it('the memory bound: idle RSS + headroom, under the container limit; refusals name the numbers', () => {
     let rss = 400 * MiB;
-    const g = new MemoryGuard({ headroom: 1024 * MiB, limitRatio: 0.85, rss: () => rss });
+    const g = new MemoryGuard({ headroom: 1024 * MiB, limitRatio: 0.85, rss: () => rss, rssCacheMs: 0 });
     expect(g.calibrate()).to.deep.equal({ idle: 400 * MiB, bound: 1424 * MiB });
     const a = g.reserve(600 * MiB, 'a');
     expect(() => g.reserve(500 * MiB, 'a 500 MiB image')).to.throw(MemoryPressureError, /500 MiB image.*bound 1424 MiB/);
