@@ -18,7 +18,6 @@ import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import { projectRoot } from '../inference-server/project-root.js';
 
