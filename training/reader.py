@@ -133,17 +133,25 @@ def _cut(args):
             "text": rec["text"], "system": rec["system"], "lines": rec["lines"], "area": rec["area"]}
 
 
+CHUNK = 2000  # plates per cache file: an interrupted run keeps what it rendered
+
+
 def plate_crops(data_dir: Path, seed: int, n: int, workers: int) -> list[dict]:
-    path = data_dir / f"reader-v{synth.GENERATOR_VERSION}-s{seed}-n{n}.pkl"
-    if path.exists():
-        return pickle.loads(path.read_bytes())
-    fonts = synth.ensure_fonts(data_dir / "fonts")
-    t = time.time()
-    with Pool(workers, initializer=_init, initargs=(fonts,)) as pool:
-        crops = [c for c in pool.imap(_cut, [(seed, i) for i in range(n)], chunksize=64) if c is not None]
+    """Plates 0..n-1 of `seed`, cached in chunks (plate i is the same whatever n is)."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(pickle.dumps(crops))
-    log(f"{n} plates (seed {seed}) rendered and cut in {time.time() - t:.0f}s")
+    fonts = None
+    t = time.time()
+    crops: list[dict] = []
+    for lo in range(0, n, CHUNK):
+        hi = min(n, lo + CHUNK)
+        path = data_dir / f"reader-v{synth.GENERATOR_VERSION}-s{seed}-{lo}-{hi}.pkl"
+        if not path.exists():
+            fonts = fonts or synth.ensure_fonts(data_dir / "fonts")
+            with Pool(workers, initializer=_init, initargs=(fonts,)) as pool:
+                part = [c for c in pool.imap(_cut, [(seed, i) for i in range(lo, hi)], chunksize=32) if c is not None]
+            path.write_bytes(pickle.dumps(part))
+            log(f"plates {lo}-{hi} of seed {seed} rendered ({time.time() - t:.0f}s)")
+        crops += pickle.loads(path.read_bytes())
     return crops
 
 
