@@ -188,9 +188,10 @@ async function main(): Promise<void> {
   }
 
   const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)} %` : '-');
-  const summarize = (t: Tally) => ({
+  // A false box has no plate system or line count: precision is only defined overall and per size.
+  const summarize = (t: Tally, withPrecision = true) => ({
     plates: t.plates,
-    precision: t.tp / Math.max(1, t.tp + t.fp),
+    precision: withPrecision ? t.tp / Math.max(1, t.tp + t.fp) : NaN,
     recall: t.detected / Math.max(1, t.plates),
     exactMatch: t.exact / Math.max(1, t.plates),
     ocrOnDetected: t.exact / Math.max(1, t.detected),
@@ -219,9 +220,9 @@ async function main(): Promise<void> {
       confidentRight: CONFIDENT_TARGET,
       met: overall.exactMatch >= EXACT_TARGET && confidentRight >= CONFIDENT_TARGET,
     },
-    bySystem: Object.fromEntries(Object.entries(bySystem).sort().map(([k, t]) => [k, summarize(t)])),
+    bySystem: Object.fromEntries(Object.entries(bySystem).sort().map(([k, t]) => [k, summarize(t, false)])),
     bySize: Object.fromEntries(Object.entries(bySize).map(([k, t]) => [k, summarize(t)])),
-    byLines: Object.fromEntries(Object.entries(byLines).sort().map(([k, t]) => [k, summarize(t)])),
+    byLines: Object.fromEntries(Object.entries(byLines).sort().map(([k, t]) => [k, summarize(t, false)])),
     medianOcrMsPerImage: med(ocrMs),
     tesseractJobs: ocrJobs,
     seconds: Math.round((Date.now() - t0) / 1000),
