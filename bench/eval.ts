@@ -198,7 +198,8 @@ async function main(): Promise<void> {
   });
   const confident = calib.filter((b) => b.lo >= CONFIDENT);
   const confidentN = confident.reduce((a, b) => a + b.n, 0);
-  const confidentRight = confident.reduce((a, b) => a + b.right, 0) / Math.max(1, confidentN);
+  // no read scored >= 0.9: nothing claimed, nothing wrong (NaN: reported as '-', the target holds vacuously)
+  const confidentRight = confidentN > 0 ? confident.reduce((a, b) => a + b.right, 0) / confidentN : NaN;
   const med = (a: number[]) => (a.length ? [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]! : NaN);
   const overall = summarize(all);
   const report = {
@@ -218,7 +219,7 @@ async function main(): Promise<void> {
     targets: {
       exactMatch: EXACT_TARGET,
       confidentRight: CONFIDENT_TARGET,
-      met: overall.exactMatch >= EXACT_TARGET && confidentRight >= CONFIDENT_TARGET,
+      met: overall.exactMatch >= EXACT_TARGET && (confidentN === 0 || confidentRight >= CONFIDENT_TARGET),
     },
     bySystem: Object.fromEntries(Object.entries(bySystem).sort().map(([k, t]) => [k, summarize(t, false)])),
     bySize: Object.fromEntries(Object.entries(bySize).map(([k, t]) => [k, summarize(t)])),
@@ -243,7 +244,7 @@ async function main(): Promise<void> {
   table('lines', report.byLines);
   console.log('\n| textConfidence | reads | right |\n|---|---|---|');
   for (const b of report.calibration.bins) console.log(`| ${b.range} | ${b.reads} | ${b.right === null ? '-' : pct(b.right)} |`);
-  console.log(`reads scored >= ${CONFIDENT}: ${pct(report.calibration.confidentShare)} of the reads, right ${pct(confidentRight)} (target >= ${pct(CONFIDENT_TARGET)}); flagged textUncertain: ${pct(report.calibration.uncertainShare)}`);
+  console.log(`reads scored >= ${CONFIDENT}: ${pct(report.calibration.confidentShare)} of the reads (${confidentN}), right ${pct(confidentRight)} (target >= ${pct(CONFIDENT_TARGET)}); flagged textUncertain: ${pct(report.calibration.uncertainShare)}`);
   const shown = failures.slice(0, Number(values.failures));
   if (shown.length) {
     console.log(`\nfailures (${failures.length}, first ${shown.length}):`);
