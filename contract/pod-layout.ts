@@ -32,6 +32,15 @@ export const BUNDLED_MODEL_FILES = {
 
 export type BundledModel = keyof typeof BUNDLED_MODEL_FILES;
 
+/** The bundled models a ModelService can serve as its detector (`spec.model.uri: bundled://<file name>`). */
+export const BUNDLED_DETECTORS: readonly BundledModel[] = ['plateDetector'];
+
+/** `plate-detector` for models/plate-detector.onnx: the name `bundled://` uses. */
+export function bundledModelName(model: BundledModel): string {
+  const file = BUNDLED_MODEL_FILES[model];
+  return file.slice(file.lastIndexOf('/') + 1).replace(/\.onnx$/, '');
+}
+
 /** A bundled model's path inside the server image. */
 export function bundledModelPath(model: BundledModel): string {
   return `${IMAGE_APP_DIR}/${BUNDLED_MODEL_FILES[model]}`;

@@ -44,6 +44,13 @@ describe('server ConfigMap builder', () => {
     expect(c.model.version).to.equal(undefined);
   });
 
+  it('points the server at the model in its image for a bundled:// model', () => {
+    const c = buildServerConfig(modelService({ model: { uri: 'bundled://plate-detector' } }), config);
+    expect(c.model.path).to.equal('/app/models/plate-detector.onnx');
+    // The bundled recognizer is no detector: the operator refuses it rather than a crash-looping pod.
+    expect(() => buildServerConfig(modelService({ model: { uri: 'bundled://plate-reader' } }), config)).to.throw(InvalidSpecError, /bundled:\/\/plate-detector/);
+  });
+
   it('refuses a model URI the CRD should have refused, instead of building a broken pod', () => {
     expect(() => buildServerConfig(modelService({ model: { uri: 's3://bucket/m.onnx' } }), config)).to.throw(InvalidSpecError, /s3:/);
     expect(() => buildServerConfig(modelService({ model: { uri: 'pvc://models/../etc/passwd' } }), config)).to.throw(InvalidSpecError);
