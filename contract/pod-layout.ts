@@ -16,6 +16,13 @@ export const MODEL_DIR = '/models';
 /** The file the fetch init container writes and the server reads, for downloaded models. */
 export const FETCHED_MODEL_PATH = `${MODEL_DIR}/model.onnx`;
 
+/**
+ * The server's exit code when it cannot serve its model (not ONNX, outputs it cannot decode, warm-up
+ * failed) and its config asks it to exit (server.exitOnModelError, which the operator sets): the
+ * reason is then in the container's termination message, where the operator reads it.
+ */
+export const MODEL_LOAD_FAILED_EXIT_CODE = 3;
+
 /** The image archive's volume. */
 export const ARCHIVE_DIR = '/archive';
 

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { BUNDLED_MODEL_FILES } from '../contract/pod-layout.js';
+import { BUNDLED_MODEL_FILES, MODEL_LOAD_FAILED_EXIT_CODE } from '../contract/pod-layout.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { fetchModel, FetchError, writeTerminationMessage } from './fetch/model-fetch.js';
 import { demoPlateOcr, plateOcr } from './ocr/plate-rule.js';
@@ -85,6 +85,19 @@ async function serve(args: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  if (config.server.exitOnModelError) {
+    void running.loaded.then(async () => {
+      const reason = running.service.modelError;
+      if (!reason || signalled) return;
+      signalled = true;
+      // Restarting will not fix a file that is not a model; saying why where Kubernetes looks
+      // (the termination message) beats an unready pod that only a port-forward can explain.
+      running.log.error('the model cannot be served: exiting', { reason, exitCode: MODEL_LOAD_FAILED_EXIT_CODE });
+      await writeTerminationMessage(`model load failed: ${reason}`);
+      await running.shutdown().catch(() => undefined);
+      process.exit(MODEL_LOAD_FAILED_EXIT_CODE);
+    });
+  }
 }
 
 async function fetchCommand(args: string[]): Promise<void> {

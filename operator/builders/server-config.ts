@@ -28,6 +28,10 @@ export function buildServerConfig(ms: ModelService, config: OperatorConfig): Ser
       port: SERVER_PORT,
       bodyLimit: config.serverBodyLimitBytes,
       shutdownTimeoutMs: (TERMINATION_GRACE_SECONDS - 5) * 1000,
+      // A model that cannot be served makes the server exit with its reason as the termination
+      // message: the kubelet reports it within seconds and the status shows it (ModelLoadFailed),
+      // where an unready pod would only say ModelLoading until the progress deadline.
+      exitOnModelError: true,
     },
     model: {
       path: modelSource(model).podPath,

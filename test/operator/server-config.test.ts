@@ -44,6 +44,10 @@ describe('server ConfigMap builder', () => {
     expect(c.model.version).to.equal(undefined);
   });
 
+  it('asks the server to exit with its reason when the model cannot be served (the status reads it)', () => {
+    expect(buildServerConfig(modelService(), config).server?.exitOnModelError).to.equal(true);
+  });
+
   it('points the server at the model in its image for a bundled:// model', () => {
     const c = buildServerConfig(modelService({ model: { uri: 'bundled://plate-detector' } }), config);
     expect(c.model.path).to.equal('/app/models/plate-detector.onnx');
