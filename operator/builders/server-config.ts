@@ -32,6 +32,8 @@ export function buildServerConfig(ms: ModelService, config: OperatorConfig): Ser
       // message: the kubelet reports it within seconds and the status shows it (ModelLoadFailed),
       // where an unready pod would only say ModelLoading until the progress deadline.
       exitOnModelError: true,
+      // An Ingress path other than / reaches the pod with the prefix still on: the server strips it.
+      ...(ms.spec.ingress?.path && ms.spec.ingress.path !== '/' ? { basePath: ms.spec.ingress.path } : {}),
     },
     model: {
       path: modelSource(model).podPath,

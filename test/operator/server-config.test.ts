@@ -48,6 +48,12 @@ describe('server ConfigMap builder', () => {
     expect(buildServerConfig(modelService(), config).server?.exitOnModelError).to.equal(true);
   });
 
+  it('serves the API under spec.ingress.path too, since the Ingress keeps the prefix in the path', () => {
+    expect(buildServerConfig(modelService({ ingress: { host: 'a.example.com', path: '/plates' } }), config).server?.basePath).to.equal('/plates');
+    expect(buildServerConfig(modelService({ ingress: { host: 'a.example.com', path: '/' } }), config).server?.basePath).to.equal(undefined);
+    expect(buildServerConfig(modelService(), config).server?.basePath).to.equal(undefined);
+  });
+
   it('points the server at the model in its image for a bundled:// model', () => {
     const c = buildServerConfig(modelService({ model: { uri: 'bundled://plate-detector' } }), config);
     expect(c.model.path).to.equal('/app/models/plate-detector.onnx');
