@@ -220,7 +220,15 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
       `--client-ca-file=${ca.cert}`,
       // A kubelet is authorized as its node (Node) and limited to its own objects (NodeRestriction).
       `--authorization-mode=${net ? 'Node,RBAC' : 'RBAC'}`,
-      ...(net ? ['--enable-admission-plugins=NodeRestriction', `--kubelet-client-certificate=${kubeletClient.cert}`, `--kubelet-client-key=${kubeletClient.key}`] : []),
+      ...(net
+        ? [
+            '--enable-admission-plugins=NodeRestriction',
+            `--kubelet-client-certificate=${kubeletClient.cert}`,
+            `--kubelet-client-key=${kubeletClient.key}`,
+            // The node's name resolves nowhere (no DNS here): logs, exec and port-forward dial its IP.
+            '--kubelet-preferred-address-types=InternalIP',
+          ]
+        : []),
       `--service-cluster-ip-range=${serviceCidr}`,
       `--service-account-issuer=${server}/`,
       `--service-account-key-file=${sa.publicKey}`,
