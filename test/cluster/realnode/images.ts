@@ -5,7 +5,7 @@
  * chart and the operator's default server image use.
  */
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { runCommand } from '../command.js';
@@ -15,6 +15,15 @@ export const SANDBOX_IMAGE = 'registry.k8s.io/pause:3.10.2';
 
 /** The project's images, as config/default, the chart and the operator's default name them. */
 export const PROJECT_IMAGES = ['ghcr.io/visionops/visionops-operator:0.1.0', 'ghcr.io/visionops/visionops-server:0.1.0'] as const;
+
+/**
+ * Where each project image comes from in podman's storage. VISIONOPS_NODE_IMAGE_TAG picks other
+ * builds of them (`npm run images -- --tag T`), e.g. so that two checkouts on one machine do not
+ * overwrite each other's images; the node still gets them under the names above.
+ */
+export function projectImageSources(tag = process.env.VISIONOPS_NODE_IMAGE_TAG): { source: string; name: string }[] {
+  return PROJECT_IMAGES.map((name) => ({ source: tag ? `${name.slice(0, name.lastIndexOf(':'))}:${tag}` : name, name }));
+}
 
 async function sha256File(file: string): Promise<{ digest: string; size: number }> {
   const data = await readFile(file);
@@ -116,7 +125,11 @@ export async function podmanArchive(refs: readonly string[], cacheDir: string): 
     await mkdir(cacheDir, { recursive: true });
     const tmp = `${file}.tmp-${process.pid}`;
     await runCommand('podman', ['save', '--format', 'docker-archive', '-m', '-o', tmp, ...refs]);
-    await runCommand('mv', [tmp, file]);
+    await rename(tmp, file);
+    // One archive is kept: older builds' are of no use and weigh hundreds of megabytes.
+    for (const old of (await readdir(cacheDir)).filter((f) => f.startsWith('images-') && path.join(cacheDir, f) !== file)) {
+      await rm(path.join(cacheDir, old), { force: true });
+    }
   }
   return file;
 }

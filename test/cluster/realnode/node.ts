@@ -23,7 +23,7 @@ import {
   CONTAINERD_SOCKET, NODE_LABEL, NODE_LABEL_VALUE, NODE_NAME, cniConflist, containerdConfig, kubeProxyConfig, kubeletConfig,
   type NodePaths,
 } from './configs.js';
-import { PROJECT_IMAGES, SANDBOX_IMAGE, podmanArchive, podmanHas, singleFileImageArchive } from './images.js';
+import { SANDBOX_IMAGE, podmanArchive, podmanHas, projectImageSources, singleFileImageArchive } from './images.js';
 import { netnsPids, removeNodeNetwork, type NodeNetwork } from './network.js';
 
 export { NODE_LABEL, NODE_LABEL_VALUE, NODE_NAME };
@@ -256,12 +256,16 @@ export async function startRealNode(opts: RealNodeOptions): Promise<void> {
   const sandboxArchive = path.join(state.dir, 'pause.tar');
   await singleFileImageArchive({ ref: SANDBOX_IMAGE, binary: binPath('pause'), name: 'pause', user: '65535:65535' }, sandboxArchive);
   await importImages(holder.pid, sandboxArchive);
-  const project = await podmanHas(PROJECT_IMAGES);
-  if (project.length) {
-    await importImages(holder.pid, await podmanArchive(project, opts.imageCache));
+  const sources = projectImageSources();
+  const present = await podmanHas(sources.map((s) => s.source));
+  if (present.length) {
+    await importImages(holder.pid, await podmanArchive(present, opts.imageCache));
+    for (const { source, name } of sources.filter((s) => present.includes(s.source) && s.source !== s.name)) {
+      await runInNode(holder.pid, binPath('ctr'), ['--address', CONTAINERD_SOCKET, '-n', 'k8s.io', 'images', 'tag', '--force', source, name]);
+    }
   }
-  const missing = PROJECT_IMAGES.filter((r) => !project.includes(r));
-  log(`imported ${[SANDBOX_IMAGE, ...project].join(', ')} in ${((Date.now() - started) / 1000).toFixed(1)} s` +
+  const missing = sources.filter((s) => !present.includes(s.source)).map((s) => s.source);
+  log(`imported ${[SANDBOX_IMAGE, ...present].join(', ')} in ${((Date.now() - started) / 1000).toFixed(1)} s` +
     (missing.length ? `; not in podman's storage (run npm run images): ${missing.join(', ')}` : ''));
 
   await createCgroupRoot(cgroupRoot);
