@@ -86,7 +86,7 @@ async function serve(args: string[]): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   if (config.server.exitOnModelError) {
-    void running.loaded.then(async () => {
+    const exitIfUnservable = async () => {
       const reason = running.service.modelError;
       if (!reason || signalled) return;
       signalled = true;
@@ -94,9 +94,14 @@ async function serve(args: string[]): Promise<void> {
       // (the termination message) beats an unready pod that only a port-forward can explain.
       running.log.error('the model cannot be served: exiting', { reason, exitCode: MODEL_LOAD_FAILED_EXIT_CODE });
       await writeTerminationMessage(`model load failed: ${reason}`);
-      await running.shutdown().catch(() => undefined);
+      await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+      // Nothing to drain (never ready, so never in the Service), and a full shutdown would wait for
+      // the OCR workers to finish starting first.
       process.exit(MODEL_LOAD_FAILED_EXIT_CODE);
-    });
+    };
+    // A model that does not load is known before the OCR workers are up: no need to wait for them.
+    // A warm-up failure is known once everything has started.
+    void running.service.modelAttempt.then(exitIfUnservable).then(() => running.loaded).then(exitIfUnservable);
   }
 }
 
