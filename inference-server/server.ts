@@ -21,6 +21,8 @@ export interface RunningServer {
   shutdown(opts?: { drainDelayMs?: number }): Promise<void>;
   /** Ends a drain delay in progress now (a second Ctrl-C). */
   skipDrainDelay(): void;
+  /** Settles when loading is over, served or not (service.modelError says which). */
+  loaded: Promise<void>;
 }
 
 export interface StartOptions {
@@ -88,5 +90,5 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       await service.close();
       log.info('shutdown complete');
     })());
-  return { server, service, url, log, shutdown, skipDrainDelay: () => endDelay?.() };
+  return { server, service, url, log, shutdown, skipDrainDelay: () => endDelay?.(), loaded: starting.catch(() => undefined) };
 }

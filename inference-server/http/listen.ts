@@ -10,7 +10,10 @@ import type { Logger } from '../logging.js';
  * parse), and a clear error when the port cannot be taken.
  */
 
-/** The port cannot be bound: the CLI says why and exits 3. */
+/** Exit code of a server that cannot bind its port (in use, no permission); 3 is a model that cannot be served. */
+export const PORT_UNAVAILABLE_EXIT_CODE = 4;
+
+/** The port cannot be bound: the CLI says why and exits PORT_UNAVAILABLE_EXIT_CODE. */
 export class ListenError extends Error {
   override name = 'ListenError';
 }

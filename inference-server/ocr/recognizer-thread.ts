@@ -1,7 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { Box } from './crop.js';
-import { RecognizerLoadError, type Recognition } from './recognizer.js';
-import type { RecognizerSpec } from './recognizer-input.js';
+import { RecognizerLoadError, type Recognition, type RecognizerModelSpec } from './recognizer.js';
 import type { RecognizerReply, RecognizerRequest } from './recognizer-worker.js';
 
 /**
@@ -47,7 +46,7 @@ export class RecognizerThread {
 
   private constructor(
     readonly path: string,
-    readonly spec: RecognizerSpec,
+    readonly spec: RecognizerModelSpec,
     worker: Worker,
   ) {
     this.adopt(worker);
@@ -59,7 +58,7 @@ export class RecognizerThread {
     return new RecognizerThread(path, spec, worker);
   }
 
-  private static start(path: string): Promise<{ worker: Worker; spec: RecognizerSpec }> {
+  private static start(path: string): Promise<{ worker: Worker; spec: RecognizerModelSpec }> {
     const worker = spawn(path);
     return new Promise((resolve, reject) => {
       const onMessage = (m: RecognizerReply) => {
