@@ -120,6 +120,9 @@ export const serverConfigSchema = z
         drainDelayMs: z
           .number().int().min(0).max(600_000).default(D.server.drainDelayMs)
           .describe('after SIGTERM: fail readiness and keep serving this long before closing the listener (endpoint propagation)'),
+        healthPort: z
+          .number().int().min(0).max(65535).optional()
+          .describe('also serve /healthz, /readyz and /metrics on this port, so probes never queue behind client connections'),
         headersTimeoutMs: z.number().int().min(100).max(600_000).default(D.server.headersTimeoutMs).describe('the request line and headers must arrive within this (408)'),
         bodyTimeoutMs: z.number().int().min(100).max(3_600_000).default(D.server.bodyTimeoutMs).describe('the whole request, body included, must arrive within this (408)'),
         basePath: z
@@ -133,6 +136,7 @@ export const serverConfigSchema = z
           .describe('exit (code 3, the reason in /dev/termination-log) when the model cannot be served, instead of staying unready'),
       })
       .strict()
+      .refine((s) => !s.healthPort || s.healthPort !== s.port, { path: ['healthPort'], message: 'must differ from server.port (the probes need a port of their own)' })
       .prefault({}),
     model: z
       .object({

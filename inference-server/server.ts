@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { ServerConfig } from '../contract/server-config.js';
 import { createApp } from './http/app.js';
 import { listen } from './http/listen.js';
+import { createProbeApp, readinessOf } from './http/probes.js';
 import { createLogger, type Logger } from './logging.js';
 import { createMetrics } from './metrics.js';
 import { packageVersion } from './project-root.js';
@@ -12,6 +13,8 @@ export interface RunningServer {
   server: Server;
   service: VisionService;
   url: string;
+  /** The probes' own listener (server.healthPort), when configured. */
+  healthUrl?: string;
   log: Logger;
   /**
    * Fails readiness at once and keeps serving for the drain delay (endpoints stop routing here
@@ -50,18 +53,26 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   const starting = service.start();
   if (!opts.listenBeforeReady) await starting;
 
-  let server: Server;
+  let server: Server | undefined;
+  let health: Server | undefined;
   try {
     server = await listen(app, config, log);
+    if (config.server.healthPort !== undefined) {
+      health = await listen(createProbeApp(readinessOf(service, () => shuttingDown), metrics), config, log, 'health');
+    }
   } catch (err) {
+    server?.close();
     // No waiting for the model to load: the CLI exits on this at once.
     void starting.then(() => service.close(), () => undefined);
     throw err;
   }
-  const addr = server.address() as AddressInfo;
+  const api = server;
+  const addr = api.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${addr.port}`;
-  log.info('listening', { url, port: addr.port, pid: process.pid });
+  const healthPort = health ? (health.address() as AddressInfo).port : undefined;
+  const healthUrl = healthPort === undefined ? undefined : url.replace(/:\d+$/, `:${healthPort}`);
+  log.info('listening', { url, port: addr.port, pid: process.pid, ...(healthUrl ? { healthUrl, healthPort } : {}) });
 
   let closing: Promise<void> | undefined;
   let endDelay: (() => void) | undefined;
@@ -81,14 +92,19 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
         });
       }
       log.info('shutting down: no new connections; draining in-flight requests');
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
+      const closed = new Promise<void>((resolve) => api.close(() => resolve()));
+      api.closeIdleConnections();
       const timeout = new Promise<void>((resolve) => setTimeout(resolve, config.server.shutdownTimeoutMs).unref());
       await Promise.race([closed, timeout]);
-      server.closeAllConnections();
+      api.closeAllConnections();
+      // Probes answer until the end (readiness false): the kubelet sees a draining pod, not a dead one.
+      if (health) {
+        health.close();
+        health.closeAllConnections();
+      }
       await starting.catch(() => undefined);
       await service.close();
       log.info('shutdown complete');
     })());
-  return { server, service, url, log, shutdown, skipDrainDelay: () => endDelay?.(), loaded: starting.catch(() => undefined) };
+  return { server: api, service, url, ...(healthUrl ? { healthUrl } : {}), log, shutdown, skipDrainDelay: () => endDelay?.(), loaded: starting.catch(() => undefined) };
 }

@@ -9,6 +9,7 @@ import { requestContext, type Logger } from '../logging.js';
 import type { Metrics } from '../metrics.js';
 import type { VisionService } from '../service.js';
 import { multipartBody } from './multipart.js';
+import { probeRoutes, readinessOf } from './probes.js';
 import { openApiDocument } from './openapi.js';
 import { INFER_PATHS, oipRoutes } from '../oip/routes.js';
 import type { Thresholds } from '../../contract/server-config.js';
@@ -114,21 +115,8 @@ export function createApp(opts: AppOptions): express.Express {
     }),
   );
 
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-  const readiness = () => {
-    const r = service.readiness();
-    if (opts.isShuttingDown?.()) return { ready: false, checks: { ...r.checks, shutdown: { ok: false, reason: 'the server is shutting down' } } };
-    return r;
-  };
-  app.get('/readyz', (_req, res) => {
-    const r = readiness();
-    res.status(r.ready ? 200 : 503).json(r);
-  });
-  app.get('/metrics', async (_req, res) => {
-    res.set('Content-Type', metrics.registry.contentType).send(await metrics.registry.metrics());
-  });
+  const readiness = readinessOf(service, opts.isShuttingDown);
+  probeRoutes(app, readiness, metrics);
 
   app.get('/v1/models', (_req, res) => {
     const m = service.model;

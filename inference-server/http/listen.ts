@@ -21,8 +21,15 @@ export class ListenError extends Error {
 /** How often Node checks the timeouts: they fire at most this long after their limit. */
 const CHECK_INTERVAL_MS = 500;
 
-export function listen(app: Express, config: ServerConfig, log: Logger): Promise<Server> {
-  const { headersTimeoutMs, bodyTimeoutMs, port, host } = config.server;
+/** The settings that choose each port, named when it cannot be taken. */
+const PORT_SETTINGS = { api: '--port, PORT or server.port', health: 'server.healthPort' } as const;
+
+/** Listens on the API port (server.port) or the probes' own port (server.healthPort). */
+export function listen(app: Express, config: ServerConfig, log: Logger, which: 'api' | 'health' = 'api'): Promise<Server> {
+  const port = which === 'api' ? config.server.port : config.server.healthPort;
+  if (port === undefined) throw new Error('server.healthPort is not set');
+  const setting = PORT_SETTINGS[which];
+  const { headersTimeoutMs, bodyTimeoutMs, host } = config.server;
   const server = createServer({
     // Node requires headersTimeout <= requestTimeout; the whole request includes its headers.
     headersTimeout: Math.min(headersTimeoutMs, bodyTimeoutMs),
@@ -31,18 +38,18 @@ export function listen(app: Express, config: ServerConfig, log: Logger): Promise
   }, app);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, config, log));
   return new Promise<Server>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, port, host)));
+    server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, port, host, setting)));
     server.listen(port, host, () => resolve(server));
   });
 }
 
-function listenError(err: NodeJS.ErrnoException, port: number, host: string): Error {
+function listenError(err: NodeJS.ErrnoException, port: number, host: string, setting: string): Error {
   const where = `port ${port} on ${host}`;
   switch (err.code) {
     case 'EADDRINUSE':
-      return new ListenError(`${where} is already in use: another process listens there; stop it or choose another port (--port, PORT or server.port)`);
+      return new ListenError(`${where} is already in use: another process listens there; stop it or choose another port (${setting})`);
     case 'EACCES':
-      return new ListenError(`no permission to listen on ${where} (ports below 1024 need privileges); choose another port`);
+      return new ListenError(`no permission to listen on ${where} (ports below 1024 need privileges); choose another port (${setting})`);
     case 'EADDRNOTAVAIL':
       return new ListenError(`cannot listen on ${where}: ${host} is not an address of this machine (server.host)`);
     default:

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import { ARCHIVE_DIR, bundledModelPath, CONFIG_KEY, SERVER_PORT } from '../../contract/pod-layout.js';
+import { ARCHIVE_DIR, bundledModelPath, CONFIG_KEY, HEALTH_PORT, SERVER_PORT } from '../../contract/pod-layout.js';
 import { SHARED_DEFAULTS } from '../../contract/defaults.js';
 import { layoutsFor } from '../../contract/plate-layouts.js';
 import type { ServerConfigInput } from '../../contract/server-config.js';
@@ -40,6 +40,7 @@ export function buildServerConfig(ms: ModelService, config: OperatorConfig): Ser
   const server: ServerConfigInput = {
     server: {
       port: SERVER_PORT,
+      healthPort: HEALTH_PORT,
       bodyLimit: config.serverBodyLimitBytes,
       drainDelayMs: POD_DRAIN_DELAY_MS,
       shutdownTimeoutMs: POD_SHUTDOWN_TIMEOUT_MS,

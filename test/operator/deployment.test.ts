@@ -47,12 +47,15 @@ describe('Deployment builder', () => {
     expect(pod.volumes).to.deep.include({ name: 'model', emptyDir: {} });
   });
 
-  it('runs the server with the mounted config, a named http port and health probes', () => {
+  it('runs the server with the mounted config, a named http port and health probes on a port of their own', () => {
     const c = server(buildDeployment(modelService(), config, HASH).spec!.template.spec!.containers);
     expect(c.args).to.deep.equal(['serve', '--config', '/etc/visionops/config.yaml']);
-    expect(c.ports).to.deep.equal([{ name: 'http', containerPort: 8080, protocol: 'TCP' }]);
-    expect(c.readinessProbe?.httpGet).to.deep.equal({ path: '/readyz', port: 'http' });
-    expect(c.livenessProbe?.httpGet).to.deep.equal({ path: '/healthz', port: 'http' });
+    expect(c.ports).to.deep.equal([{ name: 'http', containerPort: 8080, protocol: 'TCP' }, { name: 'health', containerPort: 8081, protocol: 'TCP' }]);
+    // The server's config puts the probes' listener on that port, apart from the API's.
+    const serverConfig = buildServerConfig(modelService(), config).server!;
+    expect([serverConfig.port, serverConfig.healthPort]).to.deep.equal([8080, 8081]);
+    expect(c.readinessProbe?.httpGet).to.deep.equal({ path: '/readyz', port: 'health' });
+    expect(c.livenessProbe?.httpGet).to.deep.equal({ path: '/healthz', port: 'health' });
     // Liveness must not kill a pod that is still warming up.
     expect(c.livenessProbe!.initialDelaySeconds! + c.livenessProbe!.periodSeconds! * c.livenessProbe!.failureThreshold!).to.be.at.least(30);
     expect(c.volumeMounts).to.deep.include({ name: 'config', mountPath: '/etc/visionops', readOnly: true });
