@@ -159,7 +159,8 @@ mkdir -p .cache/images
 if [[ -n $save ]]; then
   mkdir -p "$save"
   for c in "${components[@]}"; do
-    out=$save/visionops-$c-${tag//[^A-Za-z0-9_.-]/_}.tar
+    ref_tag=${refs[$c]##*:}
+    out=$save/visionops-$c-${ref_tag//[^A-Za-z0-9_.-]/_}.tar
     rm -f "$out"
     if [[ $engine == podman ]]; then
       podman save --quiet --format docker-archive --output "$out" "${refs[$c]}"

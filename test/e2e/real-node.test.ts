@@ -484,7 +484,7 @@ describe('@integration @e2e a real node', function () {
       expect((await readdir('/run/netns').catch(() => [] as string[])).filter((n) => n.startsWith('cni-'))).to.deep.equal([]);
       expect(await runCommand('ip', ['-o', 'link', 'show'])).to.not.include(node.hostVeth);
       expect(await runCommand('ip', ['route'])).to.not.include(node.hostVeth);
-      expect((await readFile('/proc/self/mountinfo', 'utf8')).split('\n').filter((l) => l.includes(node.dir) || l.includes('visionops-node'))).to.deep.equal([]);
+      expect((await readFile('/proc/self/mountinfo', 'utf8')).split('\n').filter((l) => l.includes(node.dir) || l.includes(`/run/netns/${node.netns} `))).to.deep.equal([]);
       for (const pid of pids) expect(isAlive(pid), `process ${pid} of the node`).to.equal(false);
       for (const h of await readdir('/sys/fs/cgroup')) {
         expect(await stat(path.join('/sys/fs/cgroup', h, node.cgroupRoot)).then(() => 'there', () => 'gone'), `cgroup ${h}${node.cgroupRoot}`).to.equal('gone');
