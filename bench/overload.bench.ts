@@ -19,6 +19,7 @@
  */
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
@@ -44,6 +45,14 @@ function mainThreadCpu(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * Seconds the main thread spent runnable but waiting for a CPU (schedstat's run-queue time): lag
+ * that is not the loop's own work but the machine's (or the process's other threads') load.
+ */
+function mainThreadRunQueueWait(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e9;
 }
 
 async function startServer(): Promise<{ url: string; healthUrl?: string; pid: number; stop: () => Promise<void> }> {
@@ -132,10 +141,12 @@ async function main(): Promise<void> {
       headers: { 'content-type': 'image/jpeg' }, timeout: 60,
     });
     const cpu0 = mainThreadCpu(server.pid);
+    const wait0 = mainThreadRunQueueWait(server.pid);
     const busy = probe(server.url, seconds * 1000);
     const busyHealth = server.healthUrl ? probe(server.healthUrl, seconds * 1000) : undefined;
     const result = await load;
     const cpu = mainThreadCpu(server.pid) - cpu0;
+    const waited = mainThreadRunQueueWait(server.pid) - wait0;
     const health = await busy;
     const healthPort = await busyHealth;
     const lag = (await (await fetch(`${server.url}/metrics`)).text()).match(/^nodejs_eventloop_lag_(p99|max)_seconds [\d.e+-]+$/gm) ?? [];
@@ -150,7 +161,7 @@ async function main(): Promise<void> {
     if (idleHealth) row('health port, idle', idleHealth);
     if (healthPort) row(`health port, under ${connections} concurrent reads`, healthPort);
     const served = result.requests.total;
-    console.log(`\nserver main thread: ${f(cpu)} CPU s over the ${seconds} s of load = ${f((cpu * 1000) / Math.max(1, served))} ms per answered request (the event loop's cost of one; CPU contention does not inflate it)`);
+    console.log(`\nserver main thread: ${f(cpu)} CPU s over the ${seconds} s of load = ${f((cpu * 1000) / Math.max(1, served))} ms per answered request (the event loop's cost of one; CPU contention does not inflate it); it waited ${f(waited)} s for a CPU while runnable (load: ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${availableParallelism()} CPUs)`);
     console.log(`/healthz p99 under load / idle: ${f(pct(health, 99) / pct(idle, 99))}x on the API port${healthPort ? `, ${f(pct(healthPort, 99) / pct(idle, 99))}x on the health port` : ''}; server's own event-loop lag: ${lag.join(', ')}`);
   } finally {
     await server.stop();
