@@ -1,17 +1,25 @@
 import { FETCHED_MODEL_PATH, MODEL_DIR } from '../../contract/pod-layout.js';
 import type { ModelServiceSpec } from '../../crds/modelservice.js';
+import type { RegistryPin } from '../registry/pin.js';
 
 export type ModelSource =
   | { kind: 'http'; uri: string; sha256?: string; podPath: string }
-  | { kind: 'pvc'; claimName: string; pathInVolume: string; podPath: string };
+  | { kind: 'pvc'; claimName: string; pathInVolume: string; podPath: string }
+  | { kind: 'registry'; pin: RegistryPin; podPath: string };
 
 /** Raised for a spec the CRD should have refused; the controller reports it instead of retrying. */
 export class InvalidSpecError extends Error {
   override name = 'InvalidSpecError';
 }
 
-export function modelSource(model: ModelServiceSpec['model']): ModelSource {
+/** `pin`: the registry version the controller resolved for a models:/ URI (operator/registry/). */
+export function modelSource(model: ModelServiceSpec['model'], pin?: RegistryPin): ModelSource {
   const { uri } = model;
+  if (uri.startsWith('models:/')) {
+    // The controller resolves before building and builds nothing without a version.
+    if (!pin) throw new Error(`model.uri ${uri}: a registry model is built only once resolved to a version`);
+    return { kind: 'registry', pin, podPath: FETCHED_MODEL_PATH };
+  }
   if (uri.startsWith('http://') || uri.startsWith('https://')) {
     return { kind: 'http', uri, ...(model.sha256 ? { sha256: model.sha256 } : {}), podPath: FETCHED_MODEL_PATH };
   }
@@ -26,5 +34,5 @@ export function modelSource(model: ModelServiceSpec['model']): ModelSource {
     // The whole claim is mounted read-only at MODEL_DIR; the server reads the file inside it.
     return { kind: 'pvc', claimName, pathInVolume, podPath: `${MODEL_DIR}/${pathInVolume}` };
   }
-  throw new InvalidSpecError(`model.uri ${uri}: only http://, https:// and pvc:// are supported`);
+  throw new InvalidSpecError(`model.uri ${uri}: only http://, https://, pvc:// and models:/ are supported`);
 }
