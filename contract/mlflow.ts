@@ -56,9 +56,6 @@ export function servingTagKey(namespace: string, name: string): string {
   return `visionops.serving/${namespace}.${name}`;
 }
 
-/** Model-version tag prefix the smoke job uses for its latest result per environment. */
-export const SMOKE_TAG_PREFIX = 'visionops.smoke/';
-
 /** The REST root of a tracking server. */
 export function apiBase(trackingUri: string): string {
   return `${trackingUri.replace(/\/+$/, '')}/api/2.0`;
