@@ -9,6 +9,7 @@
  * registry unreachable and count what the operator asks.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -65,7 +66,7 @@ async function startMlflow(): Promise<MlflowServer> {
     ['server', '--app-name', 'basic-auth', '--host', '127.0.0.1', '--port', String(port), '--workers', '1',
       '--backend-store-uri', `sqlite:///${dir}/mlflow.db`, '--artifacts-destination', path.join(dir, 'artifacts')],
     // Its own process group: the server forks workers, and all of them must go at the end.
-    { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MLFLOW_AUTH_CONFIG_PATH: ini } },
+    { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MLFLOW_AUTH_CONFIG_PATH: ini, MLFLOW_FLASK_SERVER_SECRET_KEY: randomBytes(16).toString('hex') } },
   );
   let log = '';
   const keep = (b: Buffer) => {
