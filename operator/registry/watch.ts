@@ -122,17 +122,20 @@ export class RegistryWatch {
     return this.entries.get(`${connectionKey(conn)}/${name}`)?.versions.get(version)?.info;
   }
 
-  /** A client for this connection (shared with the polls); release() it when done. */
-  acquireClient(conn: Connection): RegistryClient {
-    const key = connectionKey(conn);
+  /**
+   * A client for this connection; release it when done. Polls share one per connection; other
+   * uses (tag writes) get their own, so a burst of writes never delays a poll.
+   */
+  acquireClient(conn: Connection, use: 'poll' | 'write' = 'write'): RegistryClient {
+    const key = `${use}:${connectionKey(conn)}`;
     let c = this.clients.get(key);
     if (!c) this.clients.set(key, (c = { client: new RegistryClient(conn, this.clientOptions()), users: 0 }));
     c.users++;
     return c.client;
   }
 
-  releaseClient(conn: Connection): void {
-    const key = connectionKey(conn);
+  releaseClient(conn: Connection, use: 'poll' | 'write' = 'write'): void {
+    const key = `${use}:${connectionKey(conn)}`;
     const c = this.clients.get(key);
     if (!c) return;
     c.users--;
@@ -162,7 +165,7 @@ export class RegistryWatch {
       entry = {
         id,
         conn,
-        client: this.acquireClient(conn),
+        client: this.acquireClient(conn, 'poll'),
         name,
         polled: false,
         failures: 0,
@@ -189,7 +192,7 @@ export class RegistryWatch {
   private drop(entry: Entry): void {
     clearTimeout(entry.timer);
     this.entries.delete(entry.id);
-    this.releaseClient(entry.conn);
+    this.releaseClient(entry.conn, 'poll');
   }
 
   private versionOf(entry: Entry, ref: ModelsUri): string | undefined {

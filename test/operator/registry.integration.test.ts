@@ -442,22 +442,23 @@ describe('@integration serving from the MLflow registry', function () {
     for (const c of counted) await rest.setAlias(c.name, 'count', c.version);
     manager = await operator();
     const ms = new ModelServices(kubeConfig, namespace);
-    const perModel = 4;
-    for (const c of counted) for (let i = 0; i < perModel; i++) await ms.create(modelService(`${c.name}-${i}`, registrySpec(`models:/${c.name}@count`)));
-    const names = counted.flatMap((c) => Array.from({ length: perModel }, (_, i) => `${c.name}-${i}`));
+    const each = 4;
+    for (const c of counted) for (let i = 0; i < each; i++) await ms.create(modelService(`${c.name}-${i}`, registrySpec(`models:/${c.name}@count`)));
+    const names = counted.flatMap((c) => Array.from({ length: each }, (_, i) => `${c.name}-${i}`));
     await waitUntil('every ModelService resolved', 120_000, async () => {
       for (const n of names) if ((await ms.condition(n, 'ModelResolved'))?.status !== 'True') return false;
       return true;
     });
     const since = Date.now();
-    const windowMs = 8 * POLL_MS;
+    const windowMs = 10 * POLL_MS;
     await new Promise((r) => setTimeout(r, windowMs));
-    const aliasPolls = front.count('registered-models/get', since);
-    // 3 models, one poll each per interval (jittered ±20 %): about 24 in 8 s, whatever the 12 ModelServices.
-    const most = Math.ceil((counted.length * windowMs) / (POLL_MS * (1 - DEFAULT_REGISTRY_SETTINGS.jitter))) + counted.length;
-    expect(aliasPolls).to.be.within(counted.length * 4, most);
+    const perModel = counted.map((c) => front.count('registered-models/get', since, ['name', c.name]));
+    const aliasPolls = perModel.reduce((a, b) => a + b, 0);
+    // Each model polled on and on, at most once per interval (jittered ±20 %), whatever the 12
+    // ModelServices. A slow answer delays the next poll: on a loaded machine fewer than 10 each.
+    for (const n of perModel) expect(n).to.be.within(1, Math.ceil(windowMs / (POLL_MS * (1 - DEFAULT_REGISTRY_SETTINGS.jitter))) + 1);
     // Version details are not asked again within ten intervals.
     expect(front.count('model-versions/get', since)).to.be.at.most(counted.length);
-    console.log(`      [registry] ${names.length} ModelServices on ${counted.length} models: ${aliasPolls} alias polls in ${windowMs / 1000} s (${((aliasPolls * 60_000) / windowMs / (60_000 / POLL_MS)).toFixed(1)} per interval)`);
+    console.log(`      [registry] ${names.length} ModelServices on ${counted.length} models: ${perModel.join(' + ')} alias polls in ${windowMs / 1000} s (poll ${POLL_MS} ms)`);
   });
 });

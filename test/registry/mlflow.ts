@@ -57,6 +57,9 @@ async function startMlflow(): Promise<MlflowServer> {
       `admin_username = ${ADMIN.username}`,
       `admin_password = ${ADMIN.password}`,
       'authorization_function = mlflow.server.auth:authenticate_request_basic_auth',
+      // Without it every request pays a PBKDF2 check of the password: on a busy 2-core machine
+      // the single worker then answers a couple of requests per second.
+      'auth_cache_ttl_seconds = 60',
       '',
     ].join('\n'),
   );
@@ -178,7 +181,7 @@ export class MlflowRest {
  * can be taken down (connections refused) and brought back on the same port.
  */
 export class RegistryFront {
-  readonly requests: { method: string; path: string; atMs: number }[] = [];
+  readonly requests: { method: string; path: string; query: string; atMs: number }[] = [];
   url = '';
   caPem = '';
   private server: https.Server | undefined;
@@ -199,7 +202,8 @@ export class RegistryFront {
     }
     const upstream = new URL(this.upstream);
     const server = https.createServer(this.tls, (req, res) => {
-      this.requests.push({ method: req.method ?? '', path: (req.url ?? '').split('?')[0]!, atMs: Date.now() });
+      const [p, q] = (req.url ?? '').split('?');
+      this.requests.push({ method: req.method ?? '', path: p!, query: q ?? '', atMs: Date.now() });
       const fwd = http.request(
         { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host } },
         (up) => {
@@ -235,8 +239,10 @@ export class RegistryFront {
     await closed;
   }
 
-  /** Requests to one REST endpoint (e.g. registered-models/get) since `sinceMs`. */
-  count(endpoint: string, sinceMs = 0): number {
-    return this.requests.filter((r) => r.atMs >= sinceMs && r.path.endsWith(`/${endpoint}`)).length;
+  /** Requests to one REST endpoint (e.g. registered-models/get) since `sinceMs`, optionally only those with this query parameter. */
+  count(endpoint: string, sinceMs = 0, param?: [string, string]): number {
+    return this.requests.filter(
+      (r) => r.atMs >= sinceMs && r.path.endsWith(`/${endpoint}`) && (!param || new URLSearchParams(r.query).get(param[0]) === param[1]),
+    ).length;
   }
 }
