@@ -222,7 +222,9 @@ export class RegistryWatch {
   private poll(entry: Entry): Promise<void> {
     entry.inflight ??= (async () => {
       try {
-        entry.aliases = await entry.client.aliases(entry.name);
+        const aliases = await entry.client.aliases(entry.name);
+        if (entry.aliases) this.logMoves(entry, entry.aliases, aliases);
+        entry.aliases = aliases;
         entry.error = undefined;
         entry.failures = 0;
       } catch (err) {
@@ -272,6 +274,15 @@ export class RegistryWatch {
       entry.versionInflight.set(version, p);
     }
     return p;
+  }
+
+  /** Once per (server, model) and move, however many ModelServices follow the alias. */
+  private logMoves(entry: Entry, before: Map<string, string>, after: Map<string, string>): void {
+    const followed = new Set([...entry.subscribers.values()].map((s) => s.ref.alias).filter((a) => a !== undefined));
+    for (const alias of followed) {
+      const [from, to] = [before.get(alias), after.get(alias)];
+      if (from !== to) this.opts.log.info('registry alias moved', { trackingUri: entry.conn.trackingUri, model: entry.name, alias, from: from ?? null, to: to ?? null });
+    }
   }
 
   private logState(entry: Entry): void {
