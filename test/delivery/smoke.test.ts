@@ -313,7 +313,10 @@ describe('@integration smoke test results in a real MLflow tracking server', fun
     // A version as the operator serves it: the server config's model.source names it.
     const client = new MlflowClient(trackingUri);
     await client.call('POST', 'registered-models/create', { name: 'smoke-plates' });
-    const mv = await client.call<{ model_version: { version: string } }>('POST', 'model-versions/create', { name: 'smoke-plates', source: 'mlflow-artifacts:/0/x/artifacts/model' });
+    // MLflow wants the version's source to belong to its run.
+    const training = await client.call<{ run: { info: { run_id: string; artifact_uri: string } } }>('POST', 'runs/create', { experiment_id: await client.experimentId('smoke-training') });
+    const { run_id: runId, artifact_uri: artifacts } = training.run.info;
+    const mv = await client.call<{ model_version: { version: string } }>('POST', 'model-versions/create', { name: 'smoke-plates', source: `${artifacts}/model`, run_id: runId });
     const version = mv.model_version.version;
     const served = await startTestServer({ model: { path: path.join(MODELS, 'yolov5-const.onnx'), name: 'plates', version, source: `models:/smoke-plates/${version}` } });
     try {
