@@ -454,7 +454,6 @@ describe('@integration serving from the MLflow registry', function () {
     const windowMs = 10 * POLL_MS;
     await new Promise((r) => setTimeout(r, windowMs));
     const perModel = counted.map((c) => front.count('registered-models/get', since, ['name', c.name]));
-    const aliasPolls = perModel.reduce((a, b) => a + b, 0);
     // Each model polled on and on, at most once per interval (jittered ±20 %), whatever the 12
     // ModelServices. A slow answer delays the next poll: on a loaded machine fewer than 10 each.
     for (const n of perModel) expect(n).to.be.within(1, Math.ceil(windowMs / (POLL_MS * (1 - DEFAULT_REGISTRY_SETTINGS.jitter))) + 1);
