@@ -110,6 +110,15 @@ export const serverConfigSchema = z
         requestTimeoutMs: z.number().int().min(100).max(600_000).default(D.server.requestTimeoutMs),
         maxQueue: z.number().int().min(0).max(100_000).default(D.server.maxQueue).describe('requests waiting for a worker before 503'),
         shutdownTimeoutMs: z.number().int().min(0).max(600_000).default(D.server.shutdownTimeoutMs),
+        basePath: z
+          .string()
+          .regex(/^\/[^\s?#]*$/, 'a path starting with /')
+          .default('/')
+          .describe('path prefix the API is also served under (an Ingress routing a prefix keeps it in the request)'),
+        exitOnModelError: z
+          .boolean()
+          .default(false)
+          .describe('exit (code 3, the reason in /dev/termination-log) when the model cannot be served, instead of staying unready'),
       })
       .strict()
       .prefault({}),

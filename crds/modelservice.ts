@@ -1,6 +1,10 @@
 import Type, { type Static } from 'typebox';
 import { MODEL_FORMATS, OCR_MODES, SHARED_DEFAULTS } from '../contract/defaults.js';
 import { HASH_TAG, MLFLOW_ENV, MODELS_URI_PATTERN } from '../contract/mlflow.js';
+import { BUNDLED_DETECTORS, bundledModelName } from '../contract/pod-layout.js';
+
+/** bundled://plate-detector: the detectors shipped in the server image, by file name. */
+const BUNDLED_URI_PATTERN = `bundled://(${BUNDLED_DETECTORS.map(bundledModelName).join('|')})`;
 import { DNS_SUBDOMAIN_PATTERN, MapOf, OpaqueObject, Quantity, StringEnum, StringMap } from './k8s-schema.js';
 
 /**
@@ -111,11 +115,12 @@ const model = Type.Object(
     uri: Type.String({
       minLength: 1,
       maxLength: 2048,
-      pattern: `^(pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/[^\\s]+|https?://[^\\s/]+(/[^\\s]*)?|models:/[^\\s]+)$`,
+      pattern: `^(pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/[^\\s]+|https?://[^\\s/]+(/[^\\s]*)?|${BUNDLED_URI_PATTERN}|models:/[^\\s]+)$`,
       description:
         'Where the ONNX model comes from. http(s)://host/path is downloaded by an init container before the server starts; ' +
         'pvc://claim/path/in/volume reads the file from that PersistentVolumeClaim in the same namespace, mounted read-only ' +
-        '(with more than one replica on several nodes the volume must support ReadOnlyMany). ' +
+        '(with more than one replica on several nodes the volume must support ReadOnlyMany); ' +
+        'bundled://plate-detector serves the demo licence-plate detector shipped in the server image (no download, no network); ' +
         'models:/<name>@<alias> or models:/<name>/<version> serves a version from the MLflow model registry (see mlflow): the operator ' +
         `resolves the alias, pins the version in the pods, checks the file against the version's ${HASH_TAG} tag, and rolls the pods when the alias moves.`,
     }),
@@ -146,7 +151,7 @@ const model = Type.Object(
     'x-kubernetes-validations': [
       {
         rule: "!has(self.sha256) || self.uri.startsWith('http://') || self.uri.startsWith('https://') || self.uri.startsWith('models:/')",
-        message: 'sha256 applies to http(s) models only: a pvc:// model is read as it is in the volume',
+        message: 'sha256 applies to http(s) models only: a pvc:// or bundled:// model is read as it is',
         fieldPath: '.sha256',
       },
       {

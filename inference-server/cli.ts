@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { BUNDLED_MODEL_FILES } from '../contract/pod-layout.js';
+import { BUNDLED_MODEL_FILES, MODEL_LOAD_FAILED_EXIT_CODE } from '../contract/pod-layout.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { fetchModel, FetchError, writeTerminationMessage } from './fetch/model-fetch.js';
 import { credentialsFromEnv, fetchRegistryModel } from './fetch/registry-fetch.js';
@@ -90,6 +90,24 @@ async function serve(args: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  if (config.server.exitOnModelError) {
+    const exitIfUnservable = async () => {
+      const reason = running.service.modelError;
+      if (!reason || signalled) return;
+      signalled = true;
+      // Restarting will not fix a file that is not a model; saying why where Kubernetes looks
+      // (the termination message) beats an unready pod that only a port-forward can explain.
+      running.log.error('the model cannot be served: exiting', { reason, exitCode: MODEL_LOAD_FAILED_EXIT_CODE });
+      await writeTerminationMessage(`model load failed: ${reason}`);
+      await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+      // Nothing to drain (never ready, so never in the Service), and a full shutdown would wait for
+      // the OCR workers to finish starting first.
+      process.exit(MODEL_LOAD_FAILED_EXIT_CODE);
+    };
+    // A model that does not load is known before the OCR workers are up: no need to wait for them.
+    // A warm-up failure is known once everything has started.
+    void running.service.modelAttempt.then(exitIfUnservable).then(() => running.loaded).then(exitIfUnservable);
+  }
 }
 
 async function fetchCommand(args: string[]): Promise<void> {

@@ -82,9 +82,13 @@ export class VisionService {
     return this.config.ocr.enabled ? Object.keys(this.config.ocr.classes) : [];
   }
 
+  /** Settles once the model is loaded or has failed to (OCR may still be starting); set by start(). */
+  modelAttempt: Promise<void> = Promise.resolve();
+
   /** Loads everything; never throws: a failure is kept and reported by readiness instead. */
   async start(): Promise<void> {
-    const jobs: Promise<void>[] = [this.startModel()];
+    this.modelAttempt = this.startModel();
+    const jobs: Promise<void>[] = [this.modelAttempt];
     if (this.config.ocr.enabled && this.ocrClasses.length > 0) jobs.push(this.startOcr(), this.startRecognizers());
     if (this.config.archive) jobs.push(this.startArchive());
     await Promise.all(jobs);

@@ -29,6 +29,12 @@ export function buildServerConfig(ms: ModelService, config: OperatorConfig, pin?
       port: SERVER_PORT,
       bodyLimit: config.serverBodyLimitBytes,
       shutdownTimeoutMs: (TERMINATION_GRACE_SECONDS - 5) * 1000,
+      // A model that cannot be served makes the server exit with its reason as the termination
+      // message: the kubelet reports it within seconds and the status shows it (ModelLoadFailed),
+      // where an unready pod would only say ModelLoading until the progress deadline.
+      exitOnModelError: true,
+      // An Ingress path other than / reaches the pod with the prefix still on: the server strips it.
+      ...(ms.spec.ingress?.path && ms.spec.ingress.path !== '/' ? { basePath: ms.spec.ingress.path } : {}),
     },
     model: {
       path: modelSource(model, pin).podPath,

@@ -44,6 +44,23 @@ describe('server ConfigMap builder', () => {
     expect(c.model.version).to.equal(undefined);
   });
 
+  it('asks the server to exit with its reason when the model cannot be served (the status reads it)', () => {
+    expect(buildServerConfig(modelService(), config).server?.exitOnModelError).to.equal(true);
+  });
+
+  it('serves the API under spec.ingress.path too, since the Ingress keeps the prefix in the path', () => {
+    expect(buildServerConfig(modelService({ ingress: { host: 'a.example.com', path: '/plates' } }), config).server?.basePath).to.equal('/plates');
+    expect(buildServerConfig(modelService({ ingress: { host: 'a.example.com', path: '/' } }), config).server?.basePath).to.equal(undefined);
+    expect(buildServerConfig(modelService(), config).server?.basePath).to.equal(undefined);
+  });
+
+  it('points the server at the model in its image for a bundled:// model', () => {
+    const c = buildServerConfig(modelService({ model: { uri: 'bundled://plate-detector' } }), config);
+    expect(c.model.path).to.equal('/app/models/plate-detector.onnx');
+    // The bundled recognizer is no detector: the operator refuses it rather than a crash-looping pod.
+    expect(() => buildServerConfig(modelService({ model: { uri: 'bundled://plate-reader' } }), config)).to.throw(InvalidSpecError, /bundled:\/\/plate-detector/);
+  });
+
   it('refuses a model URI the CRD should have refused, instead of building a broken pod', () => {
     expect(() => buildServerConfig(modelService({ model: { uri: 's3://bucket/m.onnx' } }), config)).to.throw(InvalidSpecError, /s3:/);
     expect(() => buildServerConfig(modelService({ model: { uri: 'pvc://models/../etc/passwd' } }), config)).to.throw(InvalidSpecError);
