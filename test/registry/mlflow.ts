@@ -189,13 +189,17 @@ export class RegistryFront {
   private readonly sockets = new Set<Socket>();
   private tls: { key: Buffer; cert: Buffer } | undefined;
 
-  constructor(private readonly upstream: string) {}
+  /** `host`: the address to listen on (and to name in the certificate), 127.0.0.1 unless told. */
+  constructor(
+    private readonly upstream: string,
+    private readonly host = '127.0.0.1',
+  ) {}
 
   async start(): Promise<void> {
     if (!this.tls) {
       const dir = mkdtempSync(path.join(tmpdir(), 'visionops-front-'));
       const ca = await createCertificateAuthority(dir);
-      const pair = await issueServingCert(ca, dir, 'mlflow-front', ['127.0.0.1', 'localhost']);
+      const pair = await issueServingCert(ca, dir, 'mlflow-front', [...new Set([this.host, '127.0.0.1', 'localhost'])]);
       this.tls = { key: readFileSync(pair.key), cert: readFileSync(pair.cert) };
       this.caPem = readFileSync(ca.cert, 'utf8');
       rmSync(dir, { recursive: true, force: true });
@@ -222,10 +226,10 @@ export class RegistryFront {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve());
+      server.listen(this.port, this.host, () => resolve());
     });
     this.port = (server.address() as AddressInfo).port;
-    this.url = `https://127.0.0.1:${this.port}`;
+    this.url = `https://${this.host}:${this.port}`;
     this.server = server;
   }
 
