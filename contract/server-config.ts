@@ -143,6 +143,7 @@ export const serverConfigSchema = z
         path: z.string().min(1).describe('path of the ONNX file'),
         name: z.string().regex(/^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$/i, 'letters, digits, - _ .').default('model'),
         version: z.string().min(1).default('1'),
+        source: z.string().min(1).optional().describe('where the model came from, e.g. models:/plate-detector/7 (reported by /v1/models)'),
         format: z.enum(MODEL_FORMATS).default(D.model.format),
         classes: z.array(z.string().min(1)).min(1).optional().describe('class names; else the model metadata'),
         inputSize: z.number().int().min(32).max(4096).optional().describe('square input side for dynamic models'),

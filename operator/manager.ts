@@ -16,6 +16,8 @@ import { errorMessage, type Logger } from './log.js';
 import type { ManagerSettings } from './manager-config.js';
 import { createOperatorMetrics, type OperatorMetrics, queueObserver, type ReconcileResult } from './metrics.js';
 import { WorkQueue } from './queue/work-queue.js';
+import { kubeDataReader } from './registry/connection.js';
+import { ModelRegistry } from './registry/model-registry.js';
 
 export const CONTROLLER_NAME = 'modelservice';
 const COMPONENT = 'visionops-operator';
@@ -48,6 +50,7 @@ export class Manager {
   private clients: KubeClients | undefined;
   private reconciler: ModelServiceReconciler | undefined;
   private recorder: EventRecorder | undefined;
+  private registry: ModelRegistry | undefined;
   private elector: LeaderElector | undefined;
   private msInformer: ResilientInformer<KubernetesObject> | undefined;
   private readonly childInformers = new Map<ChildKind, ResilientInformer<KubernetesObject>>();
@@ -128,6 +131,13 @@ export class Manager {
     });
     this.recorder = new EventRecorder(this.clients.core, COMPONENT, this.identity, this.log);
     this.createInformers(this.clients);
+    this.registry = new ModelRegistry({
+      settings: settings.registry,
+      reader: kubeDataReader(this.clients.core),
+      enqueue: (key) => this.queue.add(key),
+      log: this.log,
+      observe: (endpoint, code) => m.registryRequests.labels(endpoint, code).inc(),
+    });
     const children = {} as Record<ChildKind, CacheReader<KubernetesObject>>;
     for (const [kind, informer] of this.childInformers) children[kind] = informer;
     this.reconciler = new ModelServiceReconciler({
@@ -141,6 +151,7 @@ export class Manager {
       recorder: this.recorder,
       metrics: this.metrics,
       log: this.log,
+      registry: this.registry,
     });
     for (const inf of this.informers()) void inf.start();
     this.startPinging(this.clients);
@@ -199,6 +210,9 @@ export class Manager {
       if (reason === 'stopped') await this.elector?.stop();
       await bounded(Promise.all(this.informers().map((i) => i.stop())), 5_000);
       await bounded(this.recorder?.flush() ?? Promise.resolve(), lost ? 1_000 : 5_000);
+      // Serving tags in flight get a moment; a registry that is down keeps them (removed on the next change).
+      await bounded(this.registry?.flush() ?? Promise.resolve(), lost ? 1_000 : 5_000);
+      this.registry?.stop();
       await Promise.all(this.servers.map((s) => s.close()));
       this.clients?.close();
       this.log.info('stopped', { reason });

@@ -123,6 +123,7 @@ export function createApp(opts: AppOptions): express.Express {
     const entry: Record<string, unknown> = {
       name: config.model.name,
       version: config.model.version,
+      ...(config.model.source ? { source: config.model.source } : {}),
       ready: service.readiness().ready,
       thresholds: config.model.thresholds,
       ocrClasses: service.ocrClasses,

@@ -277,6 +277,7 @@ export function openApiDocument(version: string, served?: ServedModel) {
                 required: ['name', 'version', 'ready'],
                 properties: {
                   name: { type: 'string' }, version: { type: 'string' }, ready: { type: 'boolean' },
+                  source: { type: 'string', description: 'where the model came from, e.g. models:/plate-detector/7' },
                   format: { type: 'string', enum: ['yolov5', 'yolov8'] },
                   inputShape: { type: 'array', items: { type: 'integer' } },
                   outputShape: { type: 'array', items: { type: 'integer' } },

@@ -6,6 +6,8 @@ import { archiveClaimName } from './archive-pvc.js';
 import { type ChildMeta, childLabels, childMeta, selectorLabels } from './meta.js';
 import { modelSource } from './model-source.js';
 import { PRE_STOP_SLEEP_SECONDS, TERMINATION_GRACE_SECONDS } from './server-config.js';
+import { ANNOTATION_MODEL_REGISTRY, pinAnnotation, type RegistryPin, resolvedUri } from '../registry/pin.js';
+import { REGISTRY_ENV_NAMES, registryFetchParts } from '../registry/pod.js';
 
 export const SERVER_CONTAINER = 'server';
 export const FETCH_CONTAINER = 'fetch-model';
@@ -40,10 +42,11 @@ function resources(ms: ModelService) {
   return { ...(requests ? { requests } : {}), ...(limits ? { limits } : {}) };
 }
 
-export function buildDeployment(ms: ModelService, config: OperatorConfig, configHash: string): DeploymentChild {
+/** `pin`: the registry version resolved for a models:/ URI (required for those, ignored otherwise). */
+export function buildDeployment(ms: ModelService, config: OperatorConfig, configHash: string, pin?: RegistryPin): DeploymentChild {
   const { spec } = ms;
   const image = spec.image ?? config.serverImage;
-  const source = modelSource(spec.model);
+  const source = modelSource(spec.model, pin);
   const env = spec.env?.map((e) => structuredClone(e));
 
   const volumes: V1Volume[] = [
@@ -65,19 +68,24 @@ export function buildDeployment(ms: ModelService, config: OperatorConfig, config
   }
 
   const initContainers: V1Container[] = [];
-  if (source.kind === 'http') {
+  const registry = source.kind === 'registry' ? registryFetchParts(ms, source.pin) : undefined;
+  if (registry) volumes.push(...registry.volumes);
+  const fetch =
+    source.kind === 'http'
+      ? { args: ['fetch', '--uri', source.uri, ...(source.sha256 ? ['--sha256', source.sha256] : []), '--dest', FETCHED_MODEL_PATH], env, mounts: [] }
+      : registry
+        ? { args: registry.args, env: [...(env ?? []).filter((e) => !REGISTRY_ENV_NAMES.includes(e.name)), ...registry.env], mounts: registry.mounts }
+        : undefined;
+  if (fetch) {
     initContainers.push({
       name: FETCH_CONTAINER,
       image,
-      args: ['fetch', '--uri', source.uri, ...(source.sha256 ? ['--sha256', source.sha256] : []), '--dest', FETCHED_MODEL_PATH],
-      ...(env ? { env } : {}),
+      args: fetch.args,
+      ...(fetch.env ? { env: fetch.env } : {}),
       // Same as the server: the pod's request is the max of the two, so this costs nothing extra.
       resources: resources(ms),
       securityContext: restrictedContainer,
-      volumeMounts: [
-        { name: 'model', mountPath: MODEL_DIR },
-        { name: 'tmp', mountPath: '/tmp' },
-      ],
+      volumeMounts: [{ name: 'model', mountPath: MODEL_DIR }, { name: 'tmp', mountPath: '/tmp' }, ...fetch.mounts],
       // fetch writes one line saying why it failed; this puts it into the pod status, where the
       // operator turns it into the ModelFetchFailed condition.
       terminationMessagePolicy: 'FallbackToLogsOnError',
@@ -132,13 +140,16 @@ export function buildDeployment(ms: ModelService, config: OperatorConfig, config
     ...(spec.imagePullSecrets ? { imagePullSecrets: spec.imagePullSecrets.map((s) => ({ name: s.name })) } : {}),
   };
 
+  const modelSha256 = source.kind === 'registry' ? source.pin.sha256 : spec.model.sha256;
   const annotations: Record<string, string> = {
     ...spec.podAnnotations,
     'kubectl.kubernetes.io/default-container': SERVER_CONTAINER,
     [ANNOTATION_CONFIG_HASH]: configHash,
     // Lets the status tell which pods serve which model while a rollout replaces one with another.
-    [ANNOTATION_MODEL_URI]: spec.model.uri,
-    ...(spec.model.sha256 ? { [ANNOTATION_MODEL_SHA256]: spec.model.sha256 } : {}),
+    [ANNOTATION_MODEL_URI]: source.kind === 'registry' ? resolvedUri(source.pin) : spec.model.uri,
+    ...(modelSha256 ? { [ANNOTATION_MODEL_SHA256]: modelSha256 } : {}),
+    // A registry pod says which version it serves, and where from, for the status.
+    ...(source.kind === 'registry' ? { [ANNOTATION_MODEL_REGISTRY]: pinAnnotation(source.pin) } : {}),
   };
 
   return {

@@ -10,6 +10,7 @@ import { DEFAULTS, type ModelService } from '../../crds/modelservice.js';
 import type { OperatorConfig } from '../config.js';
 import { type ChildMeta, childMeta } from './meta.js';
 import { InvalidSpecError, modelSource } from './model-source.js';
+import { type RegistryPin, resolvedUri } from '../registry/pin.js';
 import { parseQuantity } from './quantity.js';
 
 /** The trained plate reader (spec.ocr.reader: plate-reader) inside the server image. */
@@ -33,8 +34,8 @@ export const ARCHIVE_FILL_RATIO = 0.9;
 
 export type ConfigMapChild = V1ConfigMap & { apiVersion: 'v1'; kind: 'ConfigMap'; metadata: ChildMeta; data: Record<string, string> };
 
-/** The inference server's config file for this ModelService, typed by the server's own schema. */
-export function buildServerConfig(ms: ModelService, config: OperatorConfig): ServerConfigInput {
+/** The inference server's config file for this ModelService, typed by the server's own schema. `pin`: the registry version of a models:/ URI. */
+export function buildServerConfig(ms: ModelService, config: OperatorConfig, pin?: RegistryPin): ServerConfigInput {
   const { model, ocr, archive } = ms.spec;
   const thresholds = model.thresholds ?? {};
   const server: ServerConfigInput = {
@@ -52,10 +53,10 @@ export function buildServerConfig(ms: ModelService, config: OperatorConfig): Ser
       ...(ms.spec.ingress?.path && ms.spec.ingress.path !== '/' ? { basePath: ms.spec.ingress.path } : {}),
     },
     model: {
-      path: modelSource(model).podPath,
+      path: modelSource(model, pin).podPath,
       name: ms.metadata.name,
-      // Clients see which build answered them; the digest is the only version the operator knows.
-      ...(model.sha256 ? { version: model.sha256.slice(0, 12) } : {}),
+      // Clients see which build answered them: the registry version, else the digest, the only version the operator knows.
+      ...(pin ? { version: pin.version, source: resolvedUri(pin) } : model.sha256 ? { version: model.sha256.slice(0, 12) } : {}),
       format: model.format ?? DEFAULTS.format,
       ...(model.classes ? { classes: [...model.classes] } : {}),
       ...(model.inputSize !== undefined ? { inputSize: model.inputSize } : {}),
@@ -118,13 +119,13 @@ function checkTemplates(formats: readonly string[]): void {
   });
 }
 
-export function buildConfigMap(ms: ModelService, config: OperatorConfig): ConfigMapChild {
+export function buildConfigMap(ms: ModelService, config: OperatorConfig, pin?: RegistryPin): ConfigMapChild {
   const header = `# Written by the visionops operator from ModelService ${ms.metadata.namespace}/${ms.metadata.name}; edits here are overwritten.\n`;
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: childMeta(ms),
-    data: { [CONFIG_KEY]: header + stringify(buildServerConfig(ms, config), { lineWidth: 0 }) },
+    data: { [CONFIG_KEY]: header + stringify(buildServerConfig(ms, config, pin), { lineWidth: 0 }) },
   };
 }
 

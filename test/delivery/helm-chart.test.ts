@@ -173,6 +173,12 @@ describe('@integration helm chart charts/visionops', function () {
       expect(defaults).to.not.have.property('VISIONOPS_WATCH_NAMESPACE');
       expect(chartEnv.VISIONOPS_WATCH_NAMESPACE!.value).to.equal('plates');
       expect(chartEnv.VISIONOPS_LEADER_ELECTION_ID!.value).to.equal('my-lease');
+      // The registry: MLflow's own variable for the default tracking server, and the poll interval.
+      expect(defaults).to.not.have.property('MLFLOW_TRACKING_URI');
+      expect(defaults.VISIONOPS_REGISTRY_POLL_SECONDS!.value).to.equal('30');
+      const registry = envOf(one(await render('mlflow.trackingUri=https://mlflow.example.com', 'mlflow.pollIntervalSeconds=60'), 'Deployment'));
+      expect(registry.MLFLOW_TRACKING_URI!.value).to.equal('https://mlflow.example.com');
+      expect(registry.VISIONOPS_REGISTRY_POLL_SECONDS!.value).to.equal('60');
 
       const off = await render('metrics.enabled=false', 'leaderElection.enabled=false', 'logLevel=debug', 'image.tag=abc123', 'serverImage.tag=abc123');
       const offEnv = envOf(one(off, 'Deployment'));

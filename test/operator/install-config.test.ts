@@ -78,12 +78,13 @@ describe('install config (config/)', () => {
       const kind = CHILD_KINDS.find((k) => groupOf(k.apiVersion) === group && k.plural === resource);
       expect(kind, gr).to.not.equal(undefined);
       // Informers list and watch; server-side apply is a PATCH that creates; only optional sections are deleted.
-      const expected = ['create', 'list', 'patch', 'watch', ...(kind?.deletedWhenAbsent ? ['delete'] : [])].sort();
+      // A ModelService's CA bundle for its MLflow server is a ConfigMap the operator reads (get).
+      const expected = ['create', 'list', 'patch', 'watch', ...(kind?.deletedWhenAbsent ? ['delete'] : []), ...(gr === '/configmaps' ? ['get'] : [])].sort();
       expect(verbsFor(group, resource), gr).to.deep.equal(expected);
     }
   });
 
-  it('the manager role grants nothing beyond that: no wildcards, pods read-only, no secrets', () => {
+  it('the manager role grants nothing beyond that: no wildcards, pods read-only, secrets only get', () => {
     const granted = new Set(rules.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.map((res) => `${g}/${res}`))));
     const expected = new Set([
       ...childResources(),
@@ -92,11 +93,15 @@ describe('install config (config/)', () => {
       'visionops.io/modelservices/finalizers',
       '/pods',
       '/events',
+      // The credentials Secret a models:/ ModelService names (spec.model.mlflow.credentialsSecret).
+      '/secrets',
     ]);
     expect(granted).to.deep.equal(expected);
     for (const r of rules) expect([...r.apiGroups, ...r.resources, ...r.verbs]).to.not.include('*');
     const podVerbs = rules.filter((r) => r.resources.includes('pods')).flatMap((r) => r.verbs);
     expect(podVerbs).to.have.members(['list', 'watch']);
+    // One named Secret at a time: never list or watch every Secret of the cluster.
+    expect(verbsFor('', 'secrets')).to.deep.equal(['get']);
     // The operator never writes a spec: only the status, by server-side apply.
     expect(verbsFor('visionops.io', 'modelservices')).to.deep.equal(['list', 'watch']);
     expect(verbsFor('visionops.io', 'modelservices/status')).to.deep.equal(['patch']);

@@ -81,6 +81,11 @@ them), exactly what the operator calls. A ClusterRole, or a Role in watchNamespa
   - apiGroups: [""]
     resources: [pods]
     verbs: [list, watch]
+  # models:/ URIs: the credentials Secret and CA bundle ConfigMap a ModelService names, read one by
+  # one (get, never list or watch) to ask the MLflow registry; pods get the Secret by reference.
+  - apiGroups: [""]
+    resources: [secrets, configmaps]
+    verbs: [get]
   # Events on ModelServices (what kubectl describe shows), patched when a repeated event's count goes up.
   - apiGroups: [""]
     resources: [events]
