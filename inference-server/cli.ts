@@ -8,6 +8,7 @@ import { fetchModel, FetchError, writeTerminationMessage } from './fetch/model-f
 import { credentialsFromEnv, fetchRegistryModel } from './fetch/registry-fetch.js';
 import { plateOcr } from './ocr/plate-rule.js';
 import { projectRoot } from './project-root.js';
+import { ListenError, PORT_UNAVAILABLE_EXIT_CODE } from './http/listen.js';
 import { startServer } from './server.js';
 
 const USAGE = `usage:
@@ -77,10 +78,15 @@ async function serve(args: string[]): Promise<void> {
   const running = await startServer(config, { listenBeforeReady: true });
   let signalled = false;
   const stop = (signal: string) => {
-    if (signalled) return;
+    if (signalled) {
+      // A second signal (Ctrl-C again) ends the drain delay; in-flight requests still finish.
+      running.skipDrainDelay();
+      return;
+    }
     signalled = true;
     running.log.info('signal received', { signal });
-    running.shutdown().then(
+    // Ctrl-C at a terminal stops at once; SIGTERM (Kubernetes, docker stop) drains first.
+    running.shutdown(signal === 'SIGINT' ? { drainDelayMs: 0 } : {}).then(
       () => process.exit(0),
       (err: Error) => {
         running.log.error('shutdown failed', { err: err.message });
@@ -165,6 +171,12 @@ async function main(argv: string[]): Promise<void> {
       console.error(message);
       if (command === 'fetch') await writeTerminationMessage(message);
       process.exit(2);
+    }
+    if (err instanceof ListenError) {
+      console.error(`cannot start: ${err.message}`);
+      // Also the termination message: in a pod, the status says why without the logs.
+      await writeTerminationMessage(`cannot start: ${err.message}`);
+      process.exit(PORT_UNAVAILABLE_EXIT_CODE);
     }
     if (err instanceof Error && 'code' in err && err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
       console.error(`${err.message}\n\n${USAGE}`);

@@ -1,17 +1,18 @@
 import type { V1Container, V1Deployment, V1PodSpec, V1SecurityContext, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
-import { ARCHIVE_DIR, CONFIG_DIR, CONFIG_PATH, FETCHED_MODEL_PATH, MODEL_DIR, SERVER_PORT } from '../../contract/pod-layout.js';
+import { ARCHIVE_DIR, CONFIG_DIR, CONFIG_PATH, FETCHED_MODEL_PATH, HEALTH_PORT, MODEL_DIR, SERVER_PORT } from '../../contract/pod-layout.js';
 import { DEFAULTS, type ModelService } from '../../crds/modelservice.js';
 import type { OperatorConfig } from '../config.js';
 import { archiveClaimName } from './archive-pvc.js';
 import { type ChildMeta, childLabels, childMeta, selectorLabels } from './meta.js';
 import { modelSource } from './model-source.js';
-import { TERMINATION_GRACE_SECONDS } from './server-config.js';
+import { PRE_STOP_SLEEP_SECONDS, TERMINATION_GRACE_SECONDS } from './server-config.js';
 import { ANNOTATION_MODEL_REGISTRY, pinAnnotation, type RegistryPin, resolvedUri } from '../registry/pin.js';
 import { REGISTRY_ENV_NAMES, registryFetchParts } from '../registry/pod.js';
 
 export const SERVER_CONTAINER = 'server';
 export const FETCH_CONTAINER = 'fetch-model';
 export const HTTP_PORT_NAME = 'http';
+export const HEALTH_PORT_NAME = 'health';
 
 /** Pod template annotations the operator owns (users cannot set visionops.io/ keys, the CRD refuses them). */
 export const ANNOTATION_CONFIG_HASH = 'visionops.io/config-hash';
@@ -95,14 +96,20 @@ export function buildDeployment(ms: ModelService, config: OperatorConfig, config
     name: SERVER_CONTAINER,
     image,
     args: ['serve', '--config', CONFIG_PATH],
-    ports: [{ name: HTTP_PORT_NAME, containerPort: SERVER_PORT, protocol: 'TCP' }],
+    ports: [
+      { name: HTTP_PORT_NAME, containerPort: SERVER_PORT, protocol: 'TCP' },
+      // The probes' own listener (server.healthPort): they never queue behind client connections.
+      { name: HEALTH_PORT_NAME, containerPort: HEALTH_PORT, protocol: 'TCP' },
+    ],
     ...(env ? { env } : {}),
     resources: resources(ms),
     // /readyz turns 200 only after the model is loaded and warmed up by a real inference.
-    readinessProbe: { httpGet: { path: '/readyz', port: HTTP_PORT_NAME }, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 3 },
+    readinessProbe: { httpGet: { path: '/readyz', port: HEALTH_PORT_NAME }, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 3 },
     // /healthz answers from the start (the server listens before warm-up), so a short delay is
     // enough; a long inference on a busy CPU must not look like a hang, hence the timeout.
-    livenessProbe: { httpGet: { path: '/healthz', port: HTTP_PORT_NAME }, initialDelaySeconds: 10, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 },
+    livenessProbe: { httpGet: { path: '/healthz', port: HEALTH_PORT_NAME }, initialDelaySeconds: 10, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 },
+    // Serve on while the endpoint removal propagates; SIGTERM comes after (see server-config.ts).
+    lifecycle: { preStop: { sleep: { seconds: PRE_STOP_SLEEP_SECONDS } } },
     securityContext: restrictedContainer,
     volumeMounts: serverMounts,
     terminationMessagePolicy: 'FallbackToLogsOnError',
