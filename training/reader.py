@@ -495,6 +495,9 @@ def main():
                 if m["exact"] >= best:
                     best = m["exact"]
                     best_state = {k: v.clone() for k, v in model.state_dict().items()}
+                    # saved every epoch so that a run stopped early (shared CPU, deadline) leaves a usable checkpoint
+                    torch.save({"model": best_state, "width": a.width, "hidden": a.hidden, "epoch": epoch + 1,
+                                "val_exact": best}, out / "best.pt")
                 epoch += 1
             t_train = time.time() - t_train
             model.load_state_dict(best_state)
