@@ -28,6 +28,12 @@ export const BUNDLED_MODEL_FILES = {
   plateDetector: 'models/plate-detector.onnx',
   /** CRNN + CTC plate text recognizer, models/plate-reader.md */
   plateReader: 'models/plate-reader.onnx',
+  /** YOLOv5n ID-document, corner and zone detector, models/document-detector.md */
+  documentDetector: 'models/document-detector.onnx',
+  /** CRNN + CTC MRZ line reader, models/mrz-reader.md */
+  mrzReader: 'models/mrz-reader.onnx',
+  /** CRNN + CTC visual-zone field reader, models/field-reader.md */
+  fieldReader: 'models/field-reader.onnx',
 } as const;
 
 export type BundledModel = keyof typeof BUNDLED_MODEL_FILES;

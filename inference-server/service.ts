@@ -14,6 +14,8 @@ import { better, readDetection } from './ocr/read-detection.js';
 import { TextRecognizer } from './ocr/recognizer.js';
 import { betterView, viewBoxes } from './ocr/recognizer-views.js';
 import { ImageArchive, sha256Async } from './archive/store.js';
+import { DocumentPipeline } from './documents/pipeline.js';
+import type { DocumentOut } from './documents/document-reader.js';
 import type { Logger } from './logging.js';
 import type { Metrics } from './metrics.js';
 
@@ -43,6 +45,8 @@ export interface DetectResult {
   sha256: string;
   archived?: boolean;
   detections: DetectionOut[];
+  /** /v1/read with the document pipeline (config `documents`) */
+  documents?: DocumentOut[];
   timings: Record<string, number>;
 }
 
@@ -71,12 +75,15 @@ export class VisionService {
   private recognizerErrors = new Map<string, string>();
   private archive?: ImageArchive;
   private sweepTimer?: NodeJS.Timeout;
+  private documents?: DocumentPipeline;
 
   constructor(
     readonly config: ServerConfig,
     private readonly log: Logger,
     private readonly metrics: Metrics,
-  ) {}
+  ) {
+    if (config.documents) this.documents = new DocumentPipeline(config.documents, log);
+  }
 
   get ocrClasses(): string[] {
     return this.config.ocr.enabled ? Object.keys(this.config.ocr.classes) : [];
@@ -87,7 +94,9 @@ export class VisionService {
     const jobs: Promise<void>[] = [this.startModel()];
     if (this.config.ocr.enabled && this.ocrClasses.length > 0) jobs.push(this.startOcr(), this.startRecognizers());
     if (this.config.archive) jobs.push(this.startArchive());
+    if (this.documents) jobs.push(this.documents.start());
     await Promise.all(jobs);
+    if (this.model && this.documents) this.documents.checkClasses(this.model.classes);
     if (this.model) await this.warmUp();
     this.metrics.modelReady.set(this.readiness().ready ? 1 : 0);
   }
@@ -108,6 +117,7 @@ export class VisionService {
             : { ok: false, reason: missing.map((p) => this.recognizerErrors.get(p) ?? `recognizer ${p} is loading`).join('; ') };
       }
     }
+    if (this.documents) checks.documents = this.documents.readiness();
     return { ready: Object.values(checks).every((c) => c.ok), checks };
   }
 
@@ -134,6 +144,9 @@ export class VisionService {
     }
     if (withOcr && this.ocrClasses.length > 0 && this.recognizers.size < this.recognizerPaths().length) {
       throw new ApiError(503, 'not_ready', `OCR is not ready: ${this.readiness().checks.recognizer?.reason ?? 'starting'}`, { 'Retry-After': '5' });
+    }
+    if (withOcr && this.documents && !this.documents.readiness().ok) {
+      throw new ApiError(503, 'not_ready', `document reading is not ready: ${this.documents.readiness().reason}`, { 'Retry-After': '5' });
     }
     return this.run(bytes, requestId, overrides, withOcr, true);
   }
@@ -176,6 +189,12 @@ export class VisionService {
       await this.readTexts(detections, out.pixels, image.width, image.height);
       timings.ocrMs = performance.now() - t2;
     }
+    let documents: DocumentOut[] | undefined;
+    if (withOcr && this.documents) {
+      const t2 = performance.now();
+      documents = await this.readDocuments(out.pixels, image.width, image.height, detections);
+      timings.documentsMs = performance.now() - t2;
+    }
     const result: DetectResult = {
       requestId,
       model: { name: this.config.model.name, version: this.config.model.version },
@@ -184,12 +203,14 @@ export class VisionService {
       format: image.format,
       sha256: await sha256Async(bytes),
       detections,
+      ...(documents ? { documents } : {}),
       timings,
     };
-    if (this.archive && archive) {
+    // identity documents are personal data: archived only when the document pipeline opts in
+    if (this.archive && archive && (!this.documents || this.documents.archiveAllowed)) {
       const t3 = performance.now();
       try {
-        await this.archive.store(bytes, image.format, { requestId, detections, model: result.model }, result.sha256);
+        await this.archive.store(bytes, image.format, { requestId, detections, ...(documents ? { documents } : {}), model: result.model }, result.sha256);
         result.archived = true;
       } catch (err) {
         // The answer is still right; a full or broken volume must not fail inference.
@@ -209,7 +230,23 @@ export class VisionService {
 
   async close(): Promise<void> {
     clearInterval(this.sweepTimer);
-    await Promise.all([this.pool?.close(), this.ocr?.close(), ...[...this.recognizers.values()].map((r) => r.close())]);
+    await Promise.all([this.pool?.close(), this.ocr?.close(), this.documents?.close(), ...[...this.recognizers.values()].map((r) => r.close())]);
+  }
+
+  /** The document pipeline's second look: the detector again, on each document warped upright. */
+  private async readDocuments(pixels: Uint8Array, width: number, height: number, detections: DetectionOut[]): Promise<DocumentOut[]> {
+    const classes = this.model!.classes;
+    const thresholds = this.config.model.thresholds;
+    return this.documents!.read(pixels, width, height, detections, async (px, w, h, confidence) => {
+      let out;
+      try {
+        out = await this.pool!.infer({ pixels: px, width: w, height: h, thresholds: { ...thresholds, confidence } });
+      } catch (err) {
+        throw this.inferenceError(err);
+      }
+      const found = out.detections.map((d) => ({ class: classes[d.classId] ?? String(d.classId), score: d.score, box: { x1: d.x1, y1: d.y1, x2: d.x2, y2: d.y2 } }));
+      return { found, pixels: out.pixels };
+    });
   }
 
   private recognizerPaths(): string[] {
