@@ -4,7 +4,7 @@ import { stringify } from 'yaml';
 import { ARCHIVE_DIR, bundledModelPath, CONFIG_KEY, SERVER_PORT } from '../../contract/pod-layout.js';
 import type { ServerConfigInput } from '../../contract/server-config.js';
 import { parseTemplate, TemplateError } from '../../contract/text-layout.js';
-import { DEFAULTS, type ModelService } from '../../crds/modelservice.js';
+import { DEFAULTS, pipelineOf, type ModelService } from '../../crds/modelservice.js';
 import type { OperatorConfig } from '../config.js';
 import { type ChildMeta, childMeta } from './meta.js';
 import { InvalidSpecError, modelSource } from './model-source.js';
@@ -12,6 +12,9 @@ import { parseQuantity } from './quantity.js';
 
 /** The trained plate reader (spec.ocr.reader: plate-reader) inside the server image. */
 export const BUNDLED_PLATE_READER = bundledModelPath('plateReader');
+/** The ID-document readers (pipeline: documents) inside the server image. */
+export const BUNDLED_MRZ_READER = bundledModelPath('mrzReader');
+export const BUNDLED_FIELD_READER = bundledModelPath('fieldReader');
 /** The pod's grace period; the server is told to finish in-flight requests a little sooner. */
 export const TERMINATION_GRACE_SECONDS = 30;
 /** Share of the archive volume the server may fill, leaving room for filesystem overhead and in-flight writes. */
@@ -22,6 +25,7 @@ export type ConfigMapChild = V1ConfigMap & { apiVersion: 'v1'; kind: 'ConfigMap'
 /** The inference server's config file for this ModelService, typed by the server's own schema. */
 export function buildServerConfig(ms: ModelService, config: OperatorConfig): ServerConfigInput {
   const { model, ocr, archive } = ms.spec;
+  const pipeline = pipelineOf(ms.spec);
   const thresholds = model.thresholds ?? {};
   const server: ServerConfigInput = {
     server: {
@@ -44,8 +48,19 @@ export function buildServerConfig(ms: ModelService, config: OperatorConfig): Ser
       },
     },
     // Without OCR classes the tesseract workers would only cost memory.
-    ocr: ocr ? { enabled: true, language: ocr.language ?? DEFAULTS.ocrLanguage, classes: ocrClasses(ocr) } : { enabled: false },
+    ocr: ocr && pipeline === 'plates' ? { enabled: true, language: ocr.language ?? DEFAULTS.ocrLanguage, classes: ocrClasses(ocr) } : { enabled: false },
   };
+  if (pipeline === 'documents') {
+    const d = ms.spec.documents ?? {};
+    server.documents = {
+      mrzReader: BUNDLED_MRZ_READER,
+      ...((d.fieldReader ?? DEFAULTS.documentsFieldReader) ? { fieldReader: BUNDLED_FIELD_READER } : {}),
+      maxDocuments: d.maxDocuments ?? DEFAULTS.documentsMaxDocuments,
+      zoneConfidence: d.zoneConfidence ?? DEFAULTS.documentsZoneConfidence,
+      // identity documents are personal data: archived only when the ModelService asks for an archive
+      archive: archive?.enabled ?? false,
+    };
+  }
   if (archive?.enabled) {
     server.archive = {
       dir: ARCHIVE_DIR,
