@@ -282,9 +282,14 @@ def parse_args():
     ap.add_argument("--use-n", type=int, default=2500, help="photos of them the detector trains on (2 views each)")
     ap.add_argument("--val-n", type=int, default=300)
     ap.add_argument("--epochs", type=int, default=8)
-    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--nbs", type=int, default=16, help="nominal batch: gradients are accumulated to it (yolov5 uses 64)")
+    ap.add_argument("--freeze", type=int, default=5, help="first layers kept as initialised (0: none); with --init plate the "
+                    "plate detector's stem and first stages, which saves their backward pass (the costliest on a CPU)")
     ap.add_argument("--init", choices=["plate", "scratch"], default="plate")
     ap.add_argument("--train-budget-s", type=float, default=0, help="after the first epoch, cut the epochs to fit")
+    ap.add_argument("--epoch-val", type=int, default=0, help="validation views evaluated after each epoch (0: all); "
+                    "the best epoch is chosen on them, the final numbers are on all")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--run-name", default=None)
@@ -336,8 +341,12 @@ def main():
     hyp["obj"] *= (W / 640) ** 2 * 3 / nl
     model.nc, model.hyp, model.names = len(CLASSES), hyp, NAMES
     compute_loss = Y.ComputeLoss(model)
-    nbs = 64
+    nbs = a.nbs
     accumulate = max(round(nbs / a.batch), 1)
+    frozen = [f"model.{i}." for i in range(a.freeze if a.init == "plate" else 0)]
+    for k, v in model.named_parameters():
+        if any(k.startswith(f) for f in frozen):
+            v.requires_grad = False
     optimizer = Y.smart_optimizer(model, "SGD", hyp["lr0"], hyp["momentum"], hyp["weight_decay"] * a.batch * accumulate / nbs)
     plan = {"epochs": a.epochs}
     lf = lambda x: max(1 - x / plan["epochs"], 0) * (1.0 - hyp["lrf"]) + hyp["lrf"]  # noqa: E731
@@ -355,7 +364,7 @@ def main():
         mlflow.set_experiment("document-detector")
         with mlflow.start_run(run_name=run_name) as run:
             mlflow.log_params({"train_photos": a.use_n, "train_views": len(tr_imgs), "val_views": len(va_imgs), "epochs": a.epochs,
-                               "batch": a.batch, "init": a.init, "init_tensors": copied, "canvas": f"{W}x{H}", "export": "416x416",
+                               "batch": a.batch, "nbs": a.nbs, "freeze": a.freeze if a.init == "plate" else 0, "init": a.init, "init_tensors": copied, "canvas": f"{W}x{H}", "export": "416x416",
                                "classes": ",".join(CLASSES), "params": n_params, "corner_sigma": CORNER_SIGMA,
                                "generator_version": GENERATOR_VERSION, "torch": torch.__version__, "yolov5": Y.yolov5.__version__,
                                "threads": a.workers, **{f"hyp_{k}": v for k, v in hyp.items()}})
@@ -397,7 +406,8 @@ def main():
                 lr = optimizer.param_groups[2]["lr"]
                 scheduler.step()
                 ema.update_attr(model, include=["yaml", "nc", "hyp", "names", "stride"])
-                m = evaluate(ema.ema, va_imgs, va_labels)
+                nv = a.epoch_val or len(va_imgs)
+                m = evaluate(ema.ema, va_imgs[:nv], va_labels[:nv])
                 ep_time = time.time() - te
                 metrics = {"train/box_loss": float(mloss[0]), "train/obj_loss": float(mloss[1]), "train/cls_loss": float(mloss[2]),
                            "lr": float(lr), "epoch_time_s": ep_time, **{f"val/{k}": v for k, v in m.items() if k != "per_class_mAP50"}}
