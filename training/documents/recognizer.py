@@ -258,6 +258,30 @@ def export_onnx(model, cfg: dict, task: str, path: Path) -> Path:
     return path
 
 
+def probe_step_s(model, train, cfg, batch, rng, n=6) -> float:
+    """Median seconds of one training step (preprocessing included), on a copy of the model."""
+    from copy import deepcopy
+
+    m = deepcopy(model)
+    opt = torch.optim.AdamW(m.parameters(), lr=cfg["lr"])
+    ctc = nn.CTCLoss(blank=0, zero_infinity=True)
+    index = {ch: i + 1 for i, ch in enumerate(cfg["alphabet"])}
+    times = []
+    for _ in range(n):
+        t = time.time()
+        idx = rng.choice(len(train), batch, replace=False)
+        x = torch.from_numpy(np.stack([jittered(rng, train[i], cfg)[None] for i in idx]))
+        targets = [[index[ch] for ch in train[i]["text"]] for i in idx]
+        logp = F.log_softmax(m(x), -1).transpose(0, 1)
+        loss = ctc(logp, torch.tensor([k for t_ in targets for k in t_]), torch.full((batch,), logp.shape[0], dtype=torch.long),
+                   torch.tensor([len(t_) for t_ in targets]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        times.append(time.time() - t)
+    return float(np.median(times))
+
+
 # --- main -----------------------------------------------------------------------------------------------------
 
 
@@ -274,6 +298,8 @@ def parse_args():
     ap.add_argument("--synthetic", type=int, default=None, help="synthetic lines (lines.py, seed 11) added to the photos' zones")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=None)
+    ap.add_argument("--train-budget-s", type=float, default=0, help="fit the epochs (at most --epochs) to N seconds of training, "
+                    "from the time of a few probe steps")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--run-name", default=None)
@@ -315,6 +341,13 @@ def main():
     model = LineReader(cfg["channels"], cfg["hidden"], len(alphabet) + 1)
     n_params = sum(p.numel() for p in model.parameters())
     steps = max(1, len(train) // a.batch)
+    probe_s = 0.0
+    if a.train_budget_s > 0:
+        # one-cycle LR needs its length up front: time a few steps on a throwaway copy, then fit the epochs
+        probe_s = probe_step_s(model, train, cfg, a.batch, rng)
+        fit = max(1, min(cfg["epochs"], int(a.train_budget_s // (steps * probe_s * 1.05))))
+        log(f"time budget {a.train_budget_s:.0f}s at {probe_s:.2f}s/step x {steps} steps: {fit} epochs (of {cfg['epochs']})")
+        cfg["epochs"] = fit
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg["lr"], total_steps=steps * cfg["epochs"], pct_start=0.15)
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
@@ -335,6 +368,7 @@ def main():
                                "margin_x": cfg["margin_x"], "margin_y": cfg["margin_y"], "jitter": str(cfg["jitter"]),
                                "channels": str(cfg["channels"]), "hidden": cfg["hidden"], "params": n_params, "alphabet": alphabet,
                                "corner_sigma": CORNER_SIGMA, "generator_version": GENERATOR_VERSION, "threads": a.workers,
+                               "train_budget_s": a.train_budget_s, "probe_step_s": round(probe_s, 3),
                                "torch": torch.__version__})
             mlflow.set_tags({"task": cfg["description"], "data": "synthetic (training/documents)"})
             log(f"{n_params} parameters, {steps} steps/epoch, {cfg['epochs']} epochs")
