@@ -4,6 +4,8 @@
 #
 #   ci/build-image.sh <Dockerfile> <image:tag>
 #
+# The product images (Dockerfile.operator, Dockerfile.server) are built by ci/images.sh, the
+# script `npm run images` and .ci/run use, here FROM the registry's node:22-bookworm-slim.
 # --format docker keeps HEALTHCHECK (Dockerfile.server has one; the OCI format drops it).
 # --layers with --cache-from/--cache-to reuses unchanged layers (npm ci) from earlier pipelines.
 set -euo pipefail
@@ -19,6 +21,11 @@ image=$2
 
 cache="${CI_REGISTRY_IMAGE}/build-cache"
 printf '%s' "$CI_REGISTRY_PASSWORD" | buildah login --username "$CI_REGISTRY_USER" --password-stdin "$CI_REGISTRY"
+
+case $dockerfile in
+  Dockerfile.operator | Dockerfile.server)
+    exec "$(dirname "$0")/images.sh" --base registry --image "$image" --cache-repo "$cache" --push "${dockerfile#Dockerfile.}" ;;
+esac
 
 buildah build \
   --format docker \

@@ -39,8 +39,11 @@ export const SHARED_DEFAULTS = {
     minHeight: 96,
     workers: 2,
     recycleAfterJobs: 500,
-    recognizerFallback: true,
+    /** the recognizer reads every box of its classes; tesseract only where a class asks for it */
+    recognizerFallback: false,
     recognizerViews: 3,
+    /** reads whose confidence (a calibrated probability of being right) is below this are flagged textUncertain */
+    uncertainBelow: 0.9,
   },
   archive: {
     retentionDays: 30,

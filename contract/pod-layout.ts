@@ -16,6 +16,13 @@ export const MODEL_DIR = '/models';
 /** The file the fetch init container writes and the server reads, for downloaded models. */
 export const FETCHED_MODEL_PATH = `${MODEL_DIR}/model.onnx`;
 
+/**
+ * The server's exit code when it cannot serve its model (not ONNX, outputs it cannot decode, warm-up
+ * failed) and its config asks it to exit (server.exitOnModelError, which the operator sets): the
+ * reason is then in the container's termination message, where the operator reads it.
+ */
+export const MODEL_LOAD_FAILED_EXIT_CODE = 3;
+
 /** The image archive's volume. */
 export const ARCHIVE_DIR = '/archive';
 
@@ -37,6 +44,15 @@ export const BUNDLED_MODEL_FILES = {
 } as const;
 
 export type BundledModel = keyof typeof BUNDLED_MODEL_FILES;
+
+/** The bundled models a ModelService can serve as its detector (`spec.model.uri: bundled://<file name>`). */
+export const BUNDLED_DETECTORS: readonly BundledModel[] = ['plateDetector'];
+
+/** `plate-detector` for models/plate-detector.onnx: the name `bundled://` uses. */
+export function bundledModelName(model: BundledModel): string {
+  const file = BUNDLED_MODEL_FILES[model];
+  return file.slice(file.lastIndexOf('/') + 1).replace(/\.onnx$/, '');
+}
 
 /** A bundled model's path inside the server image. */
 export function bundledModelPath(model: BundledModel): string {

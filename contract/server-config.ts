@@ -43,7 +43,7 @@ export const ocrModeSchema = z.enum(OCR_MODES);
 export const ocrClassSchema = z
   .object({
     mode: ocrModeSchema.default(D.ocr.mode).describe('page segmentation: line (PSM 7), word (8), block (6), auto (3)'),
-    charset: z.string().min(1).optional().describe('characters tesseract may return (whitelist)'),
+    charset: z.string().min(1).optional().describe('characters OCR may return (tesseract whitelist; the recognizer keeps its best alternative inside it)'),
     normalize: z
       .object({
         strip: z.string().default(D.ocr.strip).describe('characters removed from the text'),
@@ -58,9 +58,10 @@ export const ocrClassSchema = z
       .min(1)
       .optional()
       .describe(
-        "layouts the text follows, e.g. LL-DDD-LL: L letter, D digit, A either, 'XY' fixed characters, anything else a " +
+        "opt-in layouts the text follows, e.g. LL-DDD-LL: L letter, D digit, A either, 'XY' fixed characters, anything else a " +
           'separator (optional in the read); the read is corrected to the template that fits it best (confusable ' +
-          'glyphs such as O/0, S/5, B/8 coerced per position) and is left as read when none fits',
+          'glyphs such as O/0, S/5, B/8 substituted per position; a character is never dropped or added) and is left ' +
+          'as read when none fits',
       ),
     retry: z
       .boolean()
@@ -76,7 +77,7 @@ export const ocrClassSchema = z
         fallback: z
           .boolean()
           .default(D.ocr.recognizerFallback)
-          .describe('with formats: when its read does not fit a template as read, tesseract reads the crop too and the better-fitting read is kept'),
+          .describe('with formats: when its read does not fit a template as read, tesseract reads the crop too and the better-fitting read is kept (off by default: tesseract stays off the path)'),
         views: z
           .number()
           .int()
@@ -88,6 +89,12 @@ export const ocrClassSchema = z
       .strict()
       .optional()
       .describe('read this class with a trained text recognizer instead of tesseract (one batched run per image)'),
+    uncertainBelow: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(D.ocr.uncertainBelow)
+      .describe('a read whose textConfidence is below this is returned with textUncertain: true'),
   })
   .strict();
 
@@ -110,6 +117,15 @@ export const serverConfigSchema = z
         requestTimeoutMs: z.number().int().min(100).max(600_000).default(D.server.requestTimeoutMs),
         maxQueue: z.number().int().min(0).max(100_000).default(D.server.maxQueue).describe('requests waiting for a worker before 503'),
         shutdownTimeoutMs: z.number().int().min(0).max(600_000).default(D.server.shutdownTimeoutMs),
+        basePath: z
+          .string()
+          .regex(/^\/[^\s?#]*$/, 'a path starting with /')
+          .default('/')
+          .describe('path prefix the API is also served under (an Ingress routing a prefix keeps it in the request)'),
+        exitOnModelError: z
+          .boolean()
+          .default(false)
+          .describe('exit (code 3, the reason in /dev/termination-log) when the model cannot be served, instead of staying unready'),
       })
       .strict()
       .prefault({}),

@@ -1,5 +1,10 @@
 import Type, { type Static } from 'typebox';
 import { MODEL_FORMATS, OCR_MODES, SHARED_DEFAULTS } from '../contract/defaults.js';
+import { PLATE_COUNTRIES } from '../contract/plate-layouts.js';
+import { BUNDLED_DETECTORS, bundledModelName } from '../contract/pod-layout.js';
+
+/** bundled://plate-detector: the detectors shipped in the server image, by file name. */
+const BUNDLED_URI_PATTERN = `bundled://(${BUNDLED_DETECTORS.map(bundledModelName).join('|')})`;
 import { DNS_SUBDOMAIN_PATTERN, MapOf, OpaqueObject, Quantity, StringEnum, StringMap } from './k8s-schema.js';
 
 /**
@@ -32,7 +37,7 @@ export const DEFAULTS = {
   ocrStrip: SHARED_DEFAULTS.ocr.strip,
   ocrUppercase: SHARED_DEFAULTS.ocr.uppercase,
   ocrRetry: SHARED_DEFAULTS.ocr.retry,
-  ocrReader: 'tesseract',
+  ocrReader: 'auto',
   minReplicas: 1,
   targetCPUUtilizationPercentage: 80,
   resources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { memory: '2Gi' } },
@@ -46,7 +51,7 @@ export const DEFAULTS = {
   documentsFieldReader: true,
 } as const;
 
-const OCR_READERS = ['tesseract', 'plate-reader'] as const;
+export const OCR_READERS = ['auto', 'tesseract', 'plate-reader'] as const;
 /** What a ModelService serves: detections only, detections with OCR of classes (plates), or identity documents. */
 export const PIPELINES = ['detection', 'plates', 'documents'] as const;
 export type Pipeline = (typeof PIPELINES)[number];
@@ -78,11 +83,12 @@ const model = Type.Object(
     uri: Type.String({
       minLength: 1,
       maxLength: 2048,
-      pattern: `^(pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/[^\\s]+|https?://[^\\s/]+(/[^\\s]*)?)$`,
+      pattern: `^(pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/[^\\s]+|https?://[^\\s/]+(/[^\\s]*)?|${BUNDLED_URI_PATTERN})$`,
       description:
         'Where the ONNX model comes from. http(s)://host/path is downloaded by an init container before the server starts; ' +
         'pvc://claim/path/in/volume reads the file from that PersistentVolumeClaim in the same namespace, mounted read-only ' +
-        '(with more than one replica on several nodes the volume must support ReadOnlyMany).',
+        '(with more than one replica on several nodes the volume must support ReadOnlyMany); ' +
+        'bundled://plate-detector serves the demo licence-plate detector shipped in the server image (no download, no network).',
     }),
     sha256: Type.Optional(
       Type.String({
@@ -110,7 +116,7 @@ const model = Type.Object(
     'x-kubernetes-validations': [
       {
         rule: "!has(self.sha256) || self.uri.startsWith('http://') || self.uri.startsWith('https://')",
-        message: 'sha256 applies to http(s) models only: a pvc:// model is read as it is in the volume',
+        message: 'sha256 applies to http(s) models only: a pvc:// or bundled:// model is read as it is',
         fieldPath: '.sha256',
       },
       {
@@ -171,10 +177,20 @@ const ocr = Type.Object(
           maxItems: 32,
           description:
             "Layouts the text follows, as templates: L a letter, D a digit, A either (of the charset), 'XY' fixed characters, " +
-            "anything else a separator (optional in the read), e.g. LL-DDD-LL or DDD 'TU' DDDD. The read is corrected to the " +
-            'template that fits it best (confusable glyphs such as O/0, S/5, B/8 coerced per position) and left as read when none fits.',
+            "anything else a separator (optional in the read), e.g. LL-DDD-LL or DDD 'TU' DDDD. Opt-in: the read is corrected to the " +
+            'template that fits it best (confusable glyphs such as O/0, S/5, B/8 substituted per position; no character is ever ' +
+            'dropped or added) and left as read when none fits. Without formats or countries the read is returned as read.',
         },
       ),
+    ),
+    countries: Type.Optional(
+      Type.Array(StringEnum(PLATE_COUNTRIES, { description: 'A country (or US) whose licence-plate layouts the reads are corrected to.' }), {
+        maxItems: 32,
+        'x-kubernetes-list-type': 'set',
+        description:
+          "Opt-in licence-plate layout correction for these countries' plates, added to formats (their templates are listed in " +
+          'contract/plate-layouts.ts), e.g. [FR, DE] for a French car park that sees German cars.',
+      }),
     ),
     retry: Type.Optional(
       Type.Boolean({
@@ -188,10 +204,10 @@ const ocr = Type.Object(
       StringEnum(OCR_READERS, {
         default: DEFAULTS.ocrReader,
         description:
-          'What reads the text: tesseract only, or plate-reader, the CRNN text recognizer shipped in the server image ' +
-          '(models/plate-reader.onnx, trained by training/reader.py on the demo plate layouts), with tesseract as the fallback ' +
-          "for reads that fit none of formats (without formats the recognizer's read is kept as it is). A custom image must " +
-          'contain the file at /app/models/plate-reader.onnx, or its pods stay unready.',
+          'What reads the text: plate-reader, the CRNN licence-plate recognizer shipped in the server image ' +
+          '(models/plate-reader.onnx, trained by training/reader.py on 26 plate systems; every box of an image in one batch, ' +
+          'no tesseract), tesseract, or auto: plate-reader for classes whose name contains "plate", tesseract for the others. ' +
+          'A custom image must contain the file at /app/models/plate-reader.onnx, or its pods stay unready.',
       }),
     ),
   },

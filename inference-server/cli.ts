@@ -2,10 +2,10 @@
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { BUNDLED_MODEL_FILES } from '../contract/pod-layout.js';
+import { BUNDLED_MODEL_FILES, MODEL_LOAD_FAILED_EXIT_CODE } from '../contract/pod-layout.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { fetchModel, FetchError, writeTerminationMessage } from './fetch/model-fetch.js';
-import { demoPlateOcr, plateOcr } from './ocr/plate-rule.js';
+import { plateOcr } from './ocr/plate-rule.js';
 import { projectRoot } from './project-root.js';
 import { startServer } from './server.js';
 
@@ -18,17 +18,17 @@ serve   runs the HTTP inference server. Without --model or a config file it serv
 fetch   downloads a model (init container): retries, sha256 check, atomic write.
 Environment: PORT, LOG_LEVEL, VISIONOPS_MODEL, VISIONOPS__<SECTION>__<KEY> (e.g. VISIONOPS__OCR__WORKERS=4).`;
 
-/** The plate reader trained with the demo detector, when the checkout has it. */
+/** The bundled plate reader, when the checkout has it. */
 function bundledReader(root: string): string | undefined {
   const path = join(root, BUNDLED_MODEL_FILES.plateReader);
   return existsSync(path) ? path : undefined;
 }
 
-/** The embedded default: the demo model the project trains, reading licence plates in its layouts. */
+/** The embedded default: the demo model the project trains, its plates read by the bundled plate reader. */
 function demoDefaults(root: string) {
   return {
     model: { path: join(root, BUNDLED_MODEL_FILES.plateDetector), name: 'plate-detector', version: 'demo' },
-    ocr: { classes: { plate: demoPlateOcr(bundledReader(root)) } },
+    ocr: { classes: { plate: plateOcr(bundledReader(root)) } },
   };
 }
 
@@ -61,12 +61,12 @@ async function serve(args: string[]): Promise<void> {
     process.exit(2);
   }
   // A model given on the command line is named after its file; the plate OCR rule stays, as it
-  // only applies to a class called "plate", but not the demo model's plate layouts (formats).
+  // only applies to a class called "plate".
   const given = values.model ?? process.env.VISIONOPS_MODEL;
   const defaults = values.config
     ? {}
     : given
-      ? { model: { path: given, name: modelNameFromPath(given), version: '1' }, ocr: { classes: { plate: plateOcr() } } }
+      ? { model: { path: given, name: modelNameFromPath(given), version: '1' }, ocr: { classes: { plate: plateOcr(bundledReader(root)) } } }
       : demo;
   const config = loadConfig({ ...(values.config ? { file: values.config } : {}), env: process.env, overrides, defaults });
   const running = await startServer(config, { listenBeforeReady: true });
@@ -85,6 +85,24 @@ async function serve(args: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  if (config.server.exitOnModelError) {
+    const exitIfUnservable = async () => {
+      const reason = running.service.modelError;
+      if (!reason || signalled) return;
+      signalled = true;
+      // Restarting will not fix a file that is not a model; saying why where Kubernetes looks
+      // (the termination message) beats an unready pod that only a port-forward can explain.
+      running.log.error('the model cannot be served: exiting', { reason, exitCode: MODEL_LOAD_FAILED_EXIT_CODE });
+      await writeTerminationMessage(`model load failed: ${reason}`);
+      await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+      // Nothing to drain (never ready, so never in the Service), and a full shutdown would wait for
+      // the OCR workers to finish starting first.
+      process.exit(MODEL_LOAD_FAILED_EXIT_CODE);
+    };
+    // A model that does not load is known before the OCR workers are up: no need to wait for them.
+    // A warm-up failure is known once everything has started.
+    void running.service.modelAttempt.then(exitIfUnservable).then(() => running.loaded).then(exitIfUnservable);
+  }
 }
 
 async function fetchCommand(args: string[]): Promise<void> {

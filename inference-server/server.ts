@@ -14,6 +14,8 @@ export interface RunningServer {
   log: Logger;
   /** Stops accepting, lets in-flight requests finish (up to the shutdown timeout), frees workers. */
   shutdown(): Promise<void>;
+  /** Settles when loading is over, served or not (service.modelError says which). */
+  loaded: Promise<void>;
 }
 
 export interface StartOptions {
@@ -62,5 +64,5 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       await service.close();
       log.info('shutdown complete');
     })());
-  return { server, service, url, log, shutdown };
+  return { server, service, url, log, shutdown, loaded: starting.catch(() => undefined) };
 }

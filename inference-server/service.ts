@@ -32,6 +32,8 @@ export interface DetectionOut {
   text?: string;
   rawText?: string;
   textConfidence?: number;
+  /** textConfidence is below the class's uncertainBelow */
+  textUncertain?: boolean;
   /** the OCR class's template the text was corrected to (classes with formats) */
   textFormat?: string;
 }
@@ -89,10 +91,15 @@ export class VisionService {
     return this.config.ocr.enabled ? Object.keys(this.config.ocr.classes) : [];
   }
 
+  /** Settles once the model is loaded or has failed to (OCR may still be starting); set by start(). */
+  modelAttempt: Promise<void> = Promise.resolve();
+
   /** Loads everything; never throws: a failure is kept and reported by readiness instead. */
   async start(): Promise<void> {
-    const jobs: Promise<void>[] = [this.startModel()];
-    if (this.config.ocr.enabled && this.ocrClasses.length > 0) jobs.push(this.startOcr(), this.startRecognizers());
+    this.modelAttempt = this.startModel();
+    const jobs: Promise<void>[] = [this.modelAttempt];
+    if (this.config.ocr.enabled && this.ocrClasses.length > 0) jobs.push(this.startRecognizers());
+    if (this.needsTesseract) jobs.push(this.startOcr());
     if (this.config.archive) jobs.push(this.startArchive());
     if (this.documents) jobs.push(this.documents.start());
     await Promise.all(jobs);
@@ -107,7 +114,7 @@ export class VisionService {
       warmup: this.warmedUp ? { ok: true } : { ok: false, reason: this.model ? 'warm-up inference has not finished' : 'waiting for the model' },
     };
     if (this.config.ocr.enabled && this.ocrClasses.length > 0) {
-      checks.ocr = this.ocr?.ready ? { ok: true } : { ok: false, reason: this.ocrError ?? 'OCR workers are starting' };
+      if (this.needsTesseract) checks.ocr = this.ocr?.ready ? { ok: true } : { ok: false, reason: this.ocrError ?? 'OCR workers are starting' };
       const paths = this.recognizerPaths();
       if (paths.length > 0) {
         const missing = paths.filter((p) => !this.recognizers.has(p));
@@ -139,7 +146,7 @@ export class VisionService {
     if (!this.model || !this.pool || !this.warmedUp) {
       throw new ApiError(503, 'not_ready', `the model is not ready: ${this.readiness().checks.model?.reason ?? 'warming up'}`, { 'Retry-After': '5' });
     }
-    if (withOcr && this.ocrClasses.length > 0 && !this.ocr?.ready) {
+    if (withOcr && this.needsTesseract && !this.ocr?.ready) {
       throw new ApiError(503, 'not_ready', `OCR is not ready: ${this.ocrError ?? 'starting'}`, { 'Retry-After': '5' });
     }
     if (withOcr && this.ocrClasses.length > 0 && this.recognizers.size < this.recognizerPaths().length) {
@@ -249,6 +256,14 @@ export class VisionService {
     });
   }
 
+  /** tesseract workers are started only for classes without a recognizer or with its tesseract fallback. */
+  private get needsTesseract(): boolean {
+    return this.ocrClasses.some((c) => {
+      const rec = this.config.ocr.classes[c]?.recognizer;
+      return !rec || rec.fallback;
+    });
+  }
+
   private recognizerPaths(): string[] {
     const paths = new Set<string>();
     for (const c of this.ocrClasses) {
@@ -303,11 +318,13 @@ export class VisionService {
           d.text = '';
           d.rawText = '';
           d.textConfidence = 0;
+          d.textUncertain = true;
           return;
         }
         d.text = r.text;
         d.rawText = r.rawText;
         d.textConfidence = round(r.confidence, 4);
+        d.textUncertain = r.confidence < cfg.uncertainBelow;
         if (r.format !== undefined) d.textFormat = r.format;
       }),
     );

@@ -8,12 +8,23 @@ characters on small, blurred, perspective-warped plates (exact match 89.6 % on t
 every preprocessing and format trick in the server, see models/plate-detector.md). A recognizer
 trained on the same synthetic scenes as the detector learns exactly those conditions.
 
-Steps: render synthetic scenes (training/synth.py, seed 1 for training, seed 2 for validation; the
-evaluation uses seed 3) -> cut every plate out with a generous margin, in grey (the server's grey
-formula) -> start a local `mlflow server` -> train, with the crop box jittered each step as a
-detector's boxes are -> log params and per-epoch metrics -> export ONNX (softmax probabilities
-[N, T, C], preprocessing in the metadata) -> log it with its sha256, register `plate-reader`, alias
-`champion` -> copy it to models/plate-reader.onnx.
+Steps: render plates with their surroundings (training/synth.py `make_plate_crop`, generator v2:
+26 plate systems, one and two lines, every character A-Z 0-9; seed 1 for training, seed 2 for
+validation; the evaluation uses seed 3) -> cut every plate out with a generous margin, in grey (the
+server's grey formula) -> start a local `mlflow server` -> initialise from the previous reader
+(`--init`, default models/plate-reader.onnx; `--init ''` trains from scratch) -> train, with the
+crop box jittered each step as a detector's boxes are -> log params and per-epoch metrics -> fit the
+confidence calibration on the validation crops -> export ONNX (softmax probabilities [N, T, C],
+preprocessing and calibration in the metadata) -> log it with its sha256, register `plate-reader`,
+alias `champion` -> copy it to models/plate-reader.onnx.
+
+Two-line plates: the network's last convolution keeps two rows of features (top and bottom half of
+the crop) and reads them as one sequence, top row first (T = 2 x 32 columns), so CTC can emit the
+upper line before the lower one; a one-line plate is read in either row.
+
+Confidence: the greedy CTC path's log probability and its least certain character's, mapped by a
+logistic regression fitted on the validation crops (boxes jittered as a detector's) to the
+probability that the read is exactly right. The server computes the same (metadata `calibration`).
 
 The preprocessing is specified here and implemented again in TypeScript
 (inference-server/ocr/recognizer-input.ts); both follow the same arithmetic so the server feeds the
@@ -53,6 +64,7 @@ HEIGHT, WIDTH = 32, 128
 MARGIN = 0.06
 STD_FLOOR = 4.0
 CUT_MARGIN = 0.3  # kept around each plate in the cache, so the box can be jittered
+ROWS = 2  # feature rows read as one sequence (two-line plates)
 
 
 def log(msg: str) -> None:
@@ -109,35 +121,37 @@ def _init(fonts):
 
 def _cut(args):
     seed, idx = args
-    jpg, _, plates, _ = synth.make_scene(seed, idx, _FONTS)
-    # decode the JPEG as the server would: the artefacts are part of what the reader must read
-    rgb = cv2.cvtColor(cv2.imdecode(np.frombuffer(jpg, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    rgb, (x1, y1, x2, y2), rec = synth.make_plate_crop(seed, idx, _FONTS)
     g = grey(rgb)
     h, w = g.shape
-    out = []
-    for p in plates:
-        x1, y1, x2, y2 = p["box"]
-        bw, bh = x2 - x1, y2 - y1
-        if bw < 2 or bh < 2:
-            continue
-        cx1, cy1 = max(0, int(x1 - CUT_MARGIN * bw)), max(0, int(y1 - CUT_MARGIN * bh))
-        cx2, cy2 = min(w, int(math.ceil(x2 + CUT_MARGIN * bw))), min(h, int(math.ceil(y2 + CUT_MARGIN * bh)))
-        out.append({"img": g[cy1:cy2, cx1:cx2].copy(), "box": (x1 - cx1, y1 - cy1, x2 - cx1, y2 - cy1),
-                    "text": p["text"], "format": p["format"]})
-    return out
+    bw, bh = x2 - x1, y2 - y1
+    if bw < 2 or bh < 2:
+        return None
+    cx1, cy1 = max(0, int(x1 - CUT_MARGIN * bw)), max(0, int(y1 - CUT_MARGIN * bh))
+    cx2, cy2 = min(w, int(math.ceil(x2 + CUT_MARGIN * bw))), min(h, int(math.ceil(y2 + CUT_MARGIN * bh)))
+    return {"img": g[cy1:cy2, cx1:cx2].copy(), "box": (x1 - cx1, y1 - cy1, x2 - cx1, y2 - cy1),
+            "text": rec["text"], "system": rec["system"], "lines": rec["lines"], "area": rec["area"]}
+
+
+CHUNK = 2000  # plates per cache file: an interrupted run keeps what it rendered
 
 
 def plate_crops(data_dir: Path, seed: int, n: int, workers: int) -> list[dict]:
-    path = data_dir / f"reader-s{seed}-n{n}.pkl"
-    if path.exists():
-        return pickle.loads(path.read_bytes())
-    fonts = synth.ensure_fonts(data_dir / "fonts")
-    t = time.time()
-    with Pool(workers, initializer=_init, initargs=(fonts,)) as pool:
-        crops = [c for cs in pool.imap(_cut, [(seed, i) for i in range(n)], chunksize=32) for c in cs]
+    """Plates 0..n-1 of `seed`, cached in chunks (plate i is the same whatever n is)."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(pickle.dumps(crops))
-    log(f"{n} scenes (seed {seed}) -> {len(crops)} plate crops in {time.time() - t:.0f}s")
+    fonts = None
+    t = time.time()
+    crops: list[dict] = []
+    for lo in range(0, n, CHUNK):
+        hi = min(n, lo + CHUNK)
+        path = data_dir / f"reader-v{synth.GENERATOR_VERSION}-s{seed}-{lo}-{hi}.pkl"
+        if not path.exists():
+            fonts = fonts or synth.ensure_fonts(data_dir / "fonts")
+            with Pool(workers, initializer=_init, initargs=(fonts,)) as pool:
+                part = [c for c in pool.imap(_cut, [(seed, i) for i in range(lo, hi)], chunksize=32) if c is not None]
+            path.write_bytes(pickle.dumps(part))
+            log(f"plates {lo}-{hi} of seed {seed} rendered ({time.time() - t:.0f}s)")
+        crops += pickle.loads(path.read_bytes())
     return crops
 
 
@@ -181,7 +195,8 @@ def conv(cin, cout, k=3, p=1):
 
 
 class PlateReader(nn.Module):
-    """[N, 1, 32, 128] -> [N, 32, C] class probabilities per column (softmax in the exported graph)."""
+    """[N, 1, 32, 128] -> [N, 64, C] class probabilities per step (softmax in the exported graph): 32
+    columns of the top feature row, then 32 of the bottom one."""
 
     def __init__(self, width: int = 1, hidden: int = 96):
         super().__init__()
@@ -191,13 +206,13 @@ class PlateReader(nn.Module):
             conv(c[0], c[1]), nn.MaxPool2d(2),                    # 8 x 32
             conv(c[1], c[2]), conv(c[2], c[3]), nn.MaxPool2d((2, 1)),  # 4 x 32
             conv(c[3], c[4]), nn.MaxPool2d((2, 1)),               # 2 x 32
-            conv(c[4], c[5], k=(2, 3), p=(0, 1)),                 # 1 x 32
+            conv(c[4], c[5], k=(1, 3), p=(0, 1)),                 # 2 x 32 (ROWS)
         )
         self.rnn = nn.LSTM(c[5], hidden, bidirectional=True, batch_first=True)
         self.head = nn.Linear(2 * hidden, len(ALPHABET) + 1)
 
     def forward(self, x):
-        f = self.cnn(x).squeeze(2).transpose(1, 2)  # [N, T, C]
+        f = self.cnn(x).flatten(2).transpose(1, 2)  # [N, ROWS * 32, C], top row first
         f, _ = self.rnn(f)
         return self.head(f)
 
@@ -211,14 +226,107 @@ class Exported(nn.Module):
         return torch.softmax(self.m(x), dim=-1)
 
 
-def greedy(probs: np.ndarray) -> str:
+def init_from_onnx(model: "PlateReader", path: Path, sample: np.ndarray) -> None:
+    """Starts from a previous reader's weights (its ONNX: BN folded into the convolutions, LSTM in
+    ONNX gate order). The BNs are set so that, on `sample`, they pass each folded convolution's
+    output through unchanged in training mode too; a one-row last convolution ([C, C', 2, 3], the
+    first reader) becomes the sum of its rows, which gives each of the two rows the old features."""
+    import onnx
+    from onnx import numpy_helper
+
+    g = onnx.load(str(path)).graph
+    inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    convs = [n for n in g.node if n.op_type == "Conv"]
+    lstm = next(n for n in g.node if n.op_type == "LSTM")
+    matmul = next(n for n in g.node if n.op_type == "MatMul")
+    add = next(n for n in g.node if n.op_type == "Add" and any(x in inits for x in n.input))
+    tconvs = [m for m in model.cnn.modules() if isinstance(m, nn.Conv2d)]
+    tbns = [m for m in model.cnn.modules() if isinstance(m, nn.BatchNorm2d)]
+    if len(convs) != len(tconvs):
+        raise ValueError(f"{path}: {len(convs)} convolutions, the model has {len(tconvs)}")
+    with torch.no_grad():
+        for n, c, bn in zip(convs, tconvs, tbns):
+            w = inits[n.input[1]]
+            if w.shape[2] != c.weight.shape[2]:
+                w = w.sum(axis=2, keepdims=True)
+            c.weight.copy_(torch.from_numpy(w))
+            bn.weight.fill_(1.0)
+            bn.bias.copy_(torch.from_numpy(inits[n.input[2]]))
+            bn.running_mean.zero_()
+            bn.running_var.fill_(1.0 - bn.eps)
+        # LSTM: ONNX W [dirs, 4H, in] in gate order i, o, f, c; torch i, f, c(g), o
+        W, R, B = (inits[lstm.input[k]] for k in (1, 2, 3))
+        H = R.shape[-1]
+
+        def reorder(a):
+            i_, o_, f_, c_ = np.split(a, 4, axis=0)
+            return np.concatenate([i_, f_, c_, o_], axis=0)
+
+        for d, suffix in enumerate(["", "_reverse"]):
+            getattr(model.rnn, f"weight_ih_l0{suffix}").copy_(torch.from_numpy(reorder(W[d])))
+            getattr(model.rnn, f"weight_hh_l0{suffix}").copy_(torch.from_numpy(reorder(R[d])))
+            getattr(model.rnn, f"bias_ih_l0{suffix}").copy_(torch.from_numpy(reorder(B[d][:4 * H])))
+            getattr(model.rnn, f"bias_hh_l0{suffix}").copy_(torch.from_numpy(reorder(B[d][4 * H:])))
+        model.head.weight.copy_(torch.from_numpy(inits[matmul.input[1]].T))
+        model.head.bias.copy_(torch.from_numpy(inits[next(x for x in add.input if x in inits)]))
+        # batch statistics of each BN's input on real crops -> BN that reproduces the folded conv
+        stats = {}
+        hooks = [bn.register_forward_hook(lambda m, inp, out, k=k: stats.__setitem__(k, inp[0])) for k, bn in enumerate(tbns)]
+        model.eval()
+        model(torch.from_numpy(sample))
+        for h in hooks:
+            h.remove()
+        for k, bn in enumerate(tbns):
+            x = stats[k]
+            mean, var = x.mean((0, 2, 3)), x.var((0, 2, 3), unbiased=False)
+            bn.running_mean.copy_(mean)
+            bn.running_var.copy_(var)
+            bn.weight.copy_(torch.sqrt(var + bn.eps))
+            bn.bias.add_(mean)
+    model.train()
+
+
+def read_features(probs: np.ndarray) -> tuple[str, float, float]:
+    """Greedy read of one [T, C] softmax, the path's log probability and the lowest log probability
+    of its characters (each at its most certain step), as the server computes them
+    (inference-server/ocr/ctc.ts)."""
     best = probs.argmax(-1)
-    out, prev = [], 0
-    for k in best:
-        if k != prev and k != 0:
+    top = probs.max(-1)
+    path = float(np.log(np.maximum(top, 1e-12)).sum())
+    out, peaks, prev = [], [], 0
+    for t, k in enumerate(best):
+        if k != 0 and k != prev:
             out.append(ALPHABET[k - 1])
+            peaks.append(top[t])
+        elif k != 0 and k == prev:
+            peaks[-1] = max(peaks[-1], top[t])
         prev = k
-    return "".join(out)
+    low = float(np.log(max(min(peaks), 1e-12))) if peaks else -30.0
+    return "".join(out), path, low
+
+
+def fit_calibration(feats: np.ndarray, right: np.ndarray, l2: float = 1e-3) -> dict:
+    """Logistic regression P(read right | path log prob, lowest character log prob), Newton steps."""
+    x = np.c_[feats, np.ones(len(feats))]
+    w = np.zeros(x.shape[1])
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-x @ w))
+        g = x.T @ (p - right) + l2 * np.r_[w[:-1], 0]
+        h = (x * (p * (1 - p))[:, None]).T @ x + l2 * np.eye(x.shape[1])
+        step = np.linalg.solve(h, g)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return {"kind": "logistic", "features": ["pathLogProb", "minCharLogProb"], "weights": [float(w[0]), float(w[1])], "bias": float(w[2])}
+
+
+def calibrated(cal: dict, path: float, low: float) -> float:
+    z = cal["weights"][0] * path + cal["weights"][1] * low + cal["bias"]
+    return float(1 / (1 + math.exp(-z)))
+
+
+def greedy(probs: np.ndarray) -> str:
+    return read_features(probs)[0]
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -243,7 +351,7 @@ def evaluate(model, xs: np.ndarray, texts: list[str], batch: int = 512) -> dict:
     return {"exact": exact, "cer": cer}
 
 
-def export_onnx(model, path: Path) -> Path:
+def export_onnx(model, path: Path, calibration: dict | None = None) -> Path:
     model = Exported(model).eval()
     x = torch.zeros(1, 1, HEIGHT, WIDTH)
     torch.onnx.export(model, x, str(path), opset_version=13, input_names=["image"], output_names=["probs"],
@@ -253,7 +361,7 @@ def export_onnx(model, path: Path) -> Path:
     m = onnx.load(str(path))
     meta = {"kind": "ctc-text-recognizer", "alphabet": ALPHABET, "blank": 0, "height": HEIGHT, "width": WIDTH,
             "margin": MARGIN, "grey": "bt601-fixed14", "resample": "area", "normalize": "standardize",
-            "stdFloor": STD_FLOOR}
+            "stdFloor": STD_FLOOR, "rows": ROWS, **({"calibration": calibration} if calibration else {})}
     p = m.metadata_props.add()
     p.key, p.value = "visionops.recognizer", json.dumps(meta)
     onnx.save(m, str(path))
@@ -265,12 +373,17 @@ def export_onnx(model, path: Path) -> Path:
 
 def parse_args():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--train-set", action="append", default=None, metavar="SEED:SCENES",
-                    help="training scenes (about 1.6 plates each); repeatable. Default 1:16000 and 4:8000 "
+    ap.add_argument("--train-set", action="append", default=None, metavar="SEED:PLATES",
+                    help="training plates (synth.make_plate_crop); repeatable. Default 1:24000 "
                          "(seed 2 is validation, 3 the evaluation, 5 the OCR tuning set)")
     ap.add_argument("--val-seed", type=int, default=2, help="the eval set (npm run eval) uses seed 3")
-    ap.add_argument("--val-n", type=int, default=1000)
+    ap.add_argument("--val-n", type=int, default=3000)
     ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--train-budget-s", type=float, default=0,
+                    help="if > 0: after the first epoch, cut --epochs so training fits this many seconds "
+                         "(the one-cycle schedule is re-planned for the new count)")
+    ap.add_argument("--init", type=Path, default=ROOT / "models" / "plate-reader.onnx",
+                    help="start from this reader's weights ('' : from scratch)")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--width", type=float, default=1.0, help="channel multiplier")
@@ -286,11 +399,11 @@ def parse_args():
     ap.add_argument("--run-name", default=None)
     ap.add_argument("--smoke", action="store_true", help="tiny data, 1 epoch: checks the pipeline; publishes nothing")
     a = ap.parse_args()
-    a.train_set = [tuple(int(v) for v in t.split(":")) for t in (a.train_set or ["1:16000", "4:8000"])]
+    a.train_set = [tuple(int(v) for v in t.split(":")) for t in (a.train_set or ["1:24000"])]
     if any(seed in (2, 3, 5) for seed, _ in a.train_set):
         ap.error("seeds 2, 3 and 5 are the validation, evaluation and tuning sets")
     if a.smoke:
-        a.train_set, a.val_n, a.epochs, a.publish = [(1, 64)], 32, 1, Path("")
+        a.train_set, a.val_n, a.epochs, a.publish = [(1, 256)], 64, 1, Path("")
     return a
 
 
@@ -310,6 +423,10 @@ def main():
     log(f"train {len(train)} plates, val {len(val)} plates (data {t_data:.0f}s)")
 
     model = PlateReader(a.width, a.hidden)
+    init = str(a.init) not in ("", ".") and a.init.exists()
+    if init:
+        init_from_onnx(model, a.init, val_x[:512])
+        log(f"initialised from {a.init}: val exact {evaluate(model, val_x, val_t)['exact']:.4f} before training")
     n_params = sum(p.numel() for p in model.parameters())
     steps_per_epoch = max(1, len(train) // a.batch)
     total = steps_per_epoch * a.epochs
@@ -323,7 +440,9 @@ def main():
     params = {"train_sets": ",".join(f"{s}:{n}" for s, n in a.train_set), "val_seed": a.val_seed, "val_scenes": a.val_n,
               "train_plates": len(train), "val_plates": len(val), "epochs": a.epochs, "batch": a.batch, "lr": a.lr,
               "width": a.width, "hidden": a.hidden, "augment": a.augment, "params": n_params, "input": f"{HEIGHT}x{WIDTH}", "margin": MARGIN,
-              "alphabet": ALPHABET, "seed": a.seed, "smoke": a.smoke}
+              "alphabet": ALPHABET, "seed": a.seed, "smoke": a.smoke, "rows": ROWS,
+              "init": str(a.init) if init else "scratch", "init_sha256": sha256(a.init) if init else "",
+              "generator_version": synth.GENERATOR_VERSION, "train_budget_s": a.train_budget_s}
 
     import mlflow
 
@@ -336,7 +455,9 @@ def main():
             log(f"{n_params} parameters, {steps_per_epoch} steps/epoch, {a.epochs} epochs")
             best, best_state, rows = -1.0, None, []
             t_train = time.time()
-            for epoch in range(a.epochs):
+            epochs = a.epochs
+            epoch = 0
+            while epoch < epochs:
                 t_ep, losses = time.time(), []
                 order = rng.permutation(len(train))
                 for s in range(steps_per_epoch):
@@ -361,16 +482,52 @@ def main():
                        "lr": sched.get_last_lr()[0], "epoch_s": ep_time}
                 rows.append(row)
                 mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=epoch)
-                log(f"epoch {epoch + 1}/{a.epochs} {ep_time:.0f}s loss {row['loss']:.4f} val exact {m['exact']:.4f} cer {m['cer']:.4f}")
+                if epoch == 0 and a.train_budget_s > 0:
+                    fit = max(1, min(a.epochs, int(a.train_budget_s // ep_time)))
+                    if fit != epochs:
+                        epochs = fit
+                        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=steps_per_epoch * epochs, pct_start=0.15)
+                        for _ in range(steps_per_epoch):
+                            sched.step()
+                        log(f"time budget {a.train_budget_s:.0f}s at {ep_time:.0f}s/epoch: {epochs} epochs")
+                    mlflow.log_param("epochs_effective", epochs)
+                log(f"epoch {epoch + 1}/{epochs} {ep_time:.0f}s loss {row['loss']:.4f} val exact {m['exact']:.4f} cer {m['cer']:.4f}")
                 if m["exact"] >= best:
                     best = m["exact"]
                     best_state = {k: v.clone() for k, v in model.state_dict().items()}
+                epoch += 1
             t_train = time.time() - t_train
             model.load_state_dict(best_state)
             torch.save({"model": best_state, "width": a.width, "hidden": a.hidden}, out / "best.pt")
             (out / "results.json").write_text(json.dumps(rows, indent=1))
 
-            onnx_path = export_onnx(model, out / "plate-reader.onnx")
+            # confidence calibration on the validation crops, boxes jittered as a detector's are
+            cal_rng = np.random.default_rng(12345)
+            cal_x = np.stack([jittered(cal_rng, c)[None] for c in val])
+            model.eval()
+            with torch.no_grad():
+                cal_p = np.concatenate([torch.softmax(model(torch.from_numpy(cal_x[i:i + 512])), -1).numpy() for i in range(0, len(cal_x), 512)])
+            model.train()
+            feats = [read_features(q) for q in cal_p]
+            right = np.array([f[0] == c["text"] for f, c in zip(feats, val)], np.float64)
+            calibration = fit_calibration(np.array([[f[1], f[2]] for f in feats]), right)
+            conf = np.array([calibrated(calibration, f[1], f[2]) for f in feats])
+            hi = conf >= 0.9
+            cal_summary = {"jittered_exact": float(right.mean()), "share_ge_0.9": float(hi.mean()),
+                           "exact_when_ge_0.9": float(right[hi].mean()) if hi.any() else None,
+                           "mean_confidence": float(conf.mean())}
+            log(f"calibration {json.dumps(calibration)}: {json.dumps(cal_summary)}")
+            by_system: dict[str, list[int]] = {}
+            by_lines: dict[str, list[int]] = {}
+            for f, c in zip(feats, val):
+                for table, key in ((by_system, c["system"]), (by_lines, f"{c['lines']}-line")):
+                    table.setdefault(key, [0, 0])
+                    table[key][0] += 1
+                    table[key][1] += int(f[0] == c["text"])
+            per = {k: round(v[1] / v[0], 4) for k, v in sorted({**by_system, **by_lines}.items())}
+            log(f"jittered validation exact by system: {json.dumps(per)}")
+
+            onnx_path = export_onnx(model, out / "plate-reader.onnx", calibration)
             digest = sha256(onnx_path)
             (out / "plate-reader.onnx.sha256").write_text(f"{digest}  plate-reader.onnx\n")
             size_mb = onnx_path.stat().st_size / 1e6
@@ -381,11 +538,14 @@ def main():
             probs = sess.run(None, {"image": val_x[:256]})[0]
             onnx_exact = float(np.mean([greedy(p) == t for p, t in zip(probs, val_t[:256])]))
             final = evaluate(model, val_x, val_t)
-            summary = {"run_id": run.info.run_id, "val": final, "onnx_val_exact_first256": onnx_exact,
+            summary = {"run_id": run.info.run_id, "val": final, "calibration": calibration, "calibration_val": cal_summary,
+                       "val_jittered_by_system": per, "epochs": epochs, "onnx_val_exact_first256": onnx_exact,
                        "onnx_sha256": digest, "onnx_mb": round(size_mb, 3), "params": n_params,
                        "device": platform.processor() or "cpu", "threads": a.threads, "data_s": round(t_data),
                        "train_s": round(t_train), "train_plates": len(train), "val_plates": len(val)}
-            mlflow.log_metrics({"best/val_exact": final["exact"], "best/val_cer": final["cer"], "onnx_mb": size_mb})
+            mlflow.log_metrics({"best/val_exact": final["exact"], "best/val_cer": final["cer"], "onnx_mb": size_mb,
+                                "calibration/exact_when_ge_0.9": cal_summary["exact_when_ge_0.9"] or 0.0,
+                                "calibration/share_ge_0.9": cal_summary["share_ge_0.9"]})
             mlflow.log_artifact(str(onnx_path), "model")
             mlflow.log_artifact(str(out / "plate-reader.onnx.sha256"), "model")
             mlflow.log_artifact(str(out / "results.json"))

@@ -5,11 +5,19 @@ not depend on the number of worker processes, and another seed gives a disjoint 
 
     python training/synth.py --out training/data/val --n 500 --seed 2
 
+Generator version 2 draws every character A-Z and 0-9, 26 plate systems (EU countries with their
+bands, UK front and rear, Ireland, Switzerland, Czechia, six US styles including stacked and vanity
+plates, Tunisia, Morocco, Mercosur Brazil and Argentina, Russia, India), one- and two-line plates,
+plates from 0.2 % to 30 % of the image, camera degradations (blur, glare, night and IR, low
+resolution, heavy JPEG, perspective) and hard negatives (badges, stickers, country ovals, street
+signs, dealer frames around plates). `make_plate_crop` renders one plate with its surroundings
+only, for the reader, with the same systems, fonts and degradations and far less work than a scene.
+
 Layout written under --out:
     images/000000.jpg ...      the scenes (JPEG, random size and quality)
     labels/000000.txt ...      YOLO: "0 cx cy w h" normalised, one line per plate
-    plates.jsonl               per image: file, size, and per plate: text, format, font, box (px)
-    meta.json                  seed, count, generator version, fonts used (with licences)
+    plates.jsonl               per image: file, size, and per plate: text, system, lines, font, box (px)
+    meta.json                  seed, count, generator version, systems and fonts used (with licences)
 """
 from __future__ import annotations
 
@@ -20,7 +28,7 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -28,29 +36,59 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-GENERATOR_VERSION = "1"
-LETTERS = "ABCDEFGHJKLMNPRSTVWXYZ"  # no I, O, Q, U: like most real schemes (and less O/0 ambiguity)
+GENERATOR_VERSION = "2"
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 DIGITS = "0123456789"
 
-# Fonts: Debian packages the project installs itself (see ensure_fonts). Licences recorded in
-# meta.json and the model card.
+# Fonts: Debian packages the project installs itself (see ensure_fonts); no plate font proper is
+# free (FE-Schrift, Charles Wright, Penitentiary Gothic are not), so the nearest free ones: DIN
+# (German and Mercosur plates descend from DIN 1451), condensed grotesques (UK, US), monospaced.
+# Licences recorded in meta.json and the model cards.
 FONT_PACKAGES = {
     "fonts-dejavu-core": "Bitstream Vera / DejaVu licence (permissive, free)",
     "fonts-liberation2": "SIL Open Font License 1.1",
     "fonts-freefont-ttf": "GPL-3.0-or-later with font exception",
+    "fonts-opendin": "SIL Open Font License 1.1",
+    "fonts-roboto-unhinted": "Apache-2.0",
+    "fonts-croscore": "SIL Open Font License 1.1",
+    "fonts-bebas-neue": "SIL Open Font License 1.1",
+    "fonts-b612": "SIL Open Font License 1.1",
+    "fonts-league-spartan": "SIL Open Font License 1.1",
 }
+FONT_DIRS = [Path("/usr/share/fonts/truetype"), Path("/usr/share/fonts/opentype")]
+# kind -> (package, path under one of FONT_DIRS)
 FONT_FILES = {
-    # plate fonts: bold, upright, well-spaced (real plates use FE-Schrift, Charles Wright, ...)
-    "plate": [
-        ("fonts-dejavu-core", "dejavu/DejaVuSans-Bold.ttf"),
-        ("fonts-dejavu-core", "dejavu/DejaVuSansMono-Bold.ttf"),
+    # DIN-like: Germany, Mercosur, much of Europe
+    "din": [
+        ("fonts-opendin", "opendin/OSP-DIN.ttf"),
+        ("fonts-roboto-unhinted", "roboto/unhinted/RobotoCondensed-Bold.ttf"),
+        ("fonts-roboto-unhinted", "roboto/unhinted/RobotoCondensed-Medium.ttf"),
         ("fonts-dejavu-core", "dejavu/DejaVuSansCondensed-Bold.ttf"),
+    ],
+    # grotesque: UK (Charles Wright), France, Italy, Spain, ...
+    "grotesk": [
+        ("fonts-croscore", "croscore/Arimo-Bold.ttf"),
         ("fonts-liberation2", "liberation2/LiberationSans-Bold.ttf"),
-        ("fonts-liberation2", "liberation2/LiberationMono-Bold.ttf"),
+        ("fonts-dejavu-core", "dejavu/DejaVuSans-Bold.ttf"),
         ("fonts-freefont-ttf", "freefont/FreeSansBold.ttf"),
+        ("fonts-roboto-unhinted", "roboto/unhinted/RobotoCondensed-Bold.ttf"),
+    ],
+    # narrow gothic: US plates
+    "gothic": [
+        ("fonts-bebas-neue", "bebas-neue/BebasNeue-Bold.otf"),
+        ("fonts-bebas-neue", "bebas-neue/BebasNeue-Regular.otf"),
+        ("fonts-roboto-unhinted", "roboto/unhinted/RobotoCondensed-Bold.ttf"),
+        ("fonts-league-spartan", "league-spartan/LeagueSpartan-Bold.otf"),
+        ("fonts-dejavu-core", "dejavu/DejaVuSansCondensed-Bold.ttf"),
+    ],
+    "mono": [
+        ("fonts-dejavu-core", "dejavu/DejaVuSansMono-Bold.ttf"),
+        ("fonts-liberation2", "liberation2/LiberationMono-Bold.ttf"),
+        ("fonts-croscore", "croscore/Cousine-Bold.ttf"),
+        ("fonts-b612", "b612/B612Mono-Bold.otf"),
         ("fonts-freefont-ttf", "freefont/FreeMonoBold.ttf"),
     ],
-    # distractor text: anything
+    # distractor and small print: anything
     "any": [
         ("fonts-dejavu-core", "dejavu/DejaVuSans.ttf"),
         ("fonts-dejavu-core", "dejavu/DejaVuSerif.ttf"),
@@ -59,89 +97,286 @@ FONT_FILES = {
         ("fonts-liberation2", "liberation2/LiberationSans-Italic.ttf"),
         ("fonts-freefont-ttf", "freefont/FreeSerifItalic.ttf"),
         ("fonts-freefont-ttf", "freefont/FreeSans.ttf"),
+        ("fonts-b612", "b612/B612-Bold.otf"),
     ],
 }
-SYSTEM_FONT_DIR = Path("/usr/share/fonts/truetype")
+PLATE_KINDS = ("din", "grotesk", "gothic", "mono")
+
+
+def _find(rel: str) -> Path | None:
+    for d in FONT_DIRS:
+        if (d / rel).exists():
+            return d / rel
+    return None
 
 
 def ensure_fonts(cache: Path) -> dict[str, list[str]]:
     """Finds the fonts (installing the Debian packages with apt-get if they are missing and we are
     root) and copies them into `cache`, so a machine without the packages can be handed the folder.
     """
-    missing = [p for p, f in FONT_FILES["plate"] + FONT_FILES["any"]
-               if not (cache / Path(f).name).exists() and not (SYSTEM_FONT_DIR / f).exists()]
+    all_files = [x for files in FONT_FILES.values() for x in files]
+    missing = [p for p, f in all_files if not (cache / Path(f).name).exists() and _find(f) is None]
     if missing and shutil.which("apt-get") and os.geteuid() == 0:
         pkgs = sorted(set(missing))
         print(f"[synth] installing {' '.join(pkgs)} with apt-get", flush=True)
-        subprocess.run(["apt-get", "install", "-y", "-q", *pkgs], check=False,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(["apt-get", "install", "-y", "-q", *pkgs], check=False, stdout=subprocess.DEVNULL)
     cache.mkdir(parents=True, exist_ok=True)
-    out: dict[str, list[str]] = {"plate": [], "any": []}
+    out: dict[str, list[str]] = {k: [] for k in FONT_FILES}
     for kind, files in FONT_FILES.items():
-        for pkg, f in files:
+        for _pkg, f in files:
             dst = cache / Path(f).name
-            if not dst.exists() and (SYSTEM_FONT_DIR / f).exists():
-                shutil.copy(SYSTEM_FONT_DIR / f, dst)
+            src = _find(f)
+            if not dst.exists() and src is not None:
+                shutil.copy(src, dst)
             if dst.exists():
                 out[kind].append(str(dst))
-    if not out["plate"] or not out["any"]:
-        sys.exit(f"[synth] no fonts found: apt-get install {' '.join(FONT_PACKAGES)}")
+    lacking = [k for k, v in out.items() if not v]
+    if lacking:
+        sys.exit(f"[synth] no {', '.join(lacking)} fonts found: apt-get install {' '.join(FONT_PACKAGES)}")
     return out
 
 
 # --------------------------------------------------------------------------------------------
-# plate formats
+# plate systems
 
 
 @dataclass
 class PlateStyle:
-    name: str
-    text: str          # as printed, e.g. "AB-123-CD"
-    aspect: float      # width / height of the plate
+    system: str
+    lines: list[str]               # as printed, top to bottom, e.g. ["AB-123-CD"]
+    aspect: float                  # width / height of the plate
     bg: tuple
     fg: tuple
-    band: tuple | None  # EU-style blue band on the left
-    band_letter: str
-    top_text: str | None  # small line above (US state name)
-    top_color: tuple
+    font_kind: str
+    band: tuple | None = None      # EU-style band on the left
+    band_text: str = ""
+    right_band: tuple | None = None
+    top_text: str | None = None    # small print above (US state, "BRASIL" on a blue strip)
+    top_color: tuple = (0, 0, 0)
+    top_strip: tuple | None = None  # coloured strip behind top_text (Mercosur)
+    bottom_text: str | None = None
+    stacked: str | None = None     # two small characters stacked at the left (US)
+    region: str | None = None      # a separate box at the right (Russia)
+    separator_bars: bool = False   # Morocco's vertical bars between groups
+    text_kw: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """What a reader must return: stacked characters, then the lines, then the region, normalised."""
+        return normalize_text((self.stacked or "") + "".join(self.lines) + (self.region or ""))
 
 
 def rand_from(rng, chars, n):
     return "".join(chars[rng.integers(len(chars))] for _ in range(n))
 
 
+def pattern(rng, p: str) -> str:
+    """L a letter, D a digit, C a consonant (Spain), anything else as is."""
+    out = []
+    for ch in p:
+        if ch == "L":
+            out.append(LETTERS[rng.integers(26)])
+        elif ch == "D":
+            out.append(DIGITS[rng.integers(10)])
+        elif ch == "C":
+            out.append("BCDFGHJKLMNPRSTVWXYZ"[rng.integers(20)])
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _c(rng, lo, hi):
+    return int(rng.integers(lo, hi))
+
+
+US_STATES = ["OHIO", "Arizona", "COLORADO", "Oregon", "MICHIGAN", "Georgia", "NEVADA", "Illinois", "UTAH", "Virginia"]
+BAND_BLUE = (0, 51, 153)
+
+
 def make_style(rng) -> PlateStyle:
-    k = rng.integers(5)
-    white = (int(rng.integers(228, 256)),) * 3
-    yellow = (int(rng.integers(235, 256)), int(rng.integers(190, 215)), int(rng.integers(0, 40)))
-    black = (int(rng.integers(0, 35)),) * 3
-    blue = (0, int(rng.integers(40, 70)), int(rng.integers(140, 175)))
-    if k == 0:  # France SIV: AB-123-CD, white, blue band "F"
-        t = f"{rand_from(rng, LETTERS, 2)}-{rand_from(rng, DIGITS, 3)}-{rand_from(rng, LETTERS, 2)}"
-        return PlateStyle("FR", t, 4.73, white, black, blue, "F", None, (0, 0, 0))
-    if k == 1:  # Tunisia: 123 TU 4567, black plate, white characters
-        t = f"{rand_from(rng, DIGITS, 3)} TU {rand_from(rng, DIGITS, 4)}"
-        return PlateStyle("TN", t, 4.73, black, white, None, "", None, (0, 0, 0))
-    if k == 2:  # California: 7ABC123, white, dark blue characters, red state name on top
-        t = f"{rng.integers(1, 10)}{rand_from(rng, LETTERS, 3)}{rand_from(rng, DIGITS, 3)}"
-        top = "California" if rng.random() < 0.6 else None
-        return PlateStyle("US-CA", t, 2.0, white, (10, 20, 110), None, "", top, (190, 20, 30))
-    if k == 3:  # UK: AB12 CDE, white front / yellow rear, optional GB band
-        t = f"{rand_from(rng, LETTERS, 2)}{rand_from(rng, DIGITS, 2)} {rand_from(rng, LETTERS, 3)}"
-        bg = yellow if rng.random() < 0.5 else white
+    white = (_c(rng, 228, 256),) * 3
+    yellow = (_c(rng, 235, 256), _c(rng, 190, 215), _c(rng, 0, 40))
+    black = (_c(rng, 0, 35),) * 3
+    blue = (0, _c(rng, 40, 70), _c(rng, 140, 175))
+    k = int(rng.integers(len(SYSTEMS)))
+    return SYSTEMS[k](rng, white, yellow, black, blue)
+
+
+def _eu(system, band_text, text, aspect=4.73, bg=None, fg=None, kind="grotesk", **kw):
+    return lambda rng, white, yellow, black, blue: PlateStyle(
+        system, [pattern(rng, text() if callable(text) else text)], aspect, bg(white, yellow) if bg else white,
+        fg if fg else black, kind, band=blue, band_text=band_text, **kw)
+
+
+def s_fr(rng, white, yellow, black, blue):
+    right = blue if rng.random() < 0.6 else None
+    return PlateStyle("FR", [pattern(rng, "LL-DDD-LL")], 4.73, white, black, "grotesk", blue, "F", right_band=right)
+
+
+def s_de(rng, white, yellow, black, blue):
+    a, b, d = int(rng.integers(1, 4)), int(rng.integers(1, 3)), int(rng.integers(1, 5))
+    d = min(d, 8 - a - b)
+    return PlateStyle("DE", [pattern(rng, "L" * a + " " + "L" * b + " " + "D" * d)], 4.73, white, black, "din", blue, "D")
+
+
+def s_it(rng, white, yellow, black, blue):
+    return PlateStyle("IT", [pattern(rng, "LL DDDLL")], 4.73, white, black, "grotesk", blue, "I", right_band=blue)
+
+
+def s_es(rng, white, yellow, black, blue):
+    return PlateStyle("ES", [pattern(rng, "DDDD CCC")], 4.73, white, black, "din", blue, "E")
+
+
+def s_nl(rng, white, yellow, black, blue):
+    p = ["DD-LLL-D", "L-DDD-LL", "LL-DDD-L", "DD-LL-LL", "LLL-DD-L"][rng.integers(5)]
+    return PlateStyle("NL", [pattern(rng, p)], 4.73, yellow, black, "din", blue, "NL")
+
+
+def s_be(rng, white, yellow, black, blue):
+    red = (_c(rng, 130, 180), _c(rng, 0, 40), _c(rng, 30, 60))
+    return PlateStyle("BE", [pattern(rng, "D-LLL-DDD")], 4.73, white, red, "grotesk", blue, "B")
+
+
+def s_pl(rng, white, yellow, black, blue):
+    p = ["LL DDDDD", "LLL DDDD", "LL DDDLL", "LLL DDLL"][rng.integers(4)]
+    return PlateStyle("PL", [pattern(rng, p)], 4.73, white, black, "din", blue, "PL")
+
+
+def s_pt(rng, white, yellow, black, blue):
+    return PlateStyle("PT", [pattern(rng, "LL-DD-LL")], 4.73, white, black, "grotesk", blue, "P", right_band=yellow)
+
+
+def s_se(rng, white, yellow, black, blue):
+    return PlateStyle("SE", [pattern(rng, ["LLL DDD", "LLL DDL"][rng.integers(2)])], 4.73, white, black, "din", blue, "S")
+
+
+def s_cz(rng, white, yellow, black, blue):
+    return PlateStyle("CZ", [pattern(rng, "DLD DDDD")], 4.73, white, black, "din", blue, "CZ")
+
+
+def s_ie(rng, white, yellow, black, blue):
+    county = ["D", "C", "G", "KY", "L", "MO", "WX", "LH"][rng.integers(8)]
+    return PlateStyle("IE", [pattern(rng, f"DDD-{county}-DDDD"[: 9 + len(county) - int(rng.integers(0, 3))])],
+                      4.73, white, black, "grotesk", blue, "IRL")
+
+
+def s_uk(rear: bool):
+    def f(rng, white, yellow, black, blue):
         band = blue if rng.random() < 0.4 else None
-        return PlateStyle("UK", t, 4.64, bg, black, band, "UK", None, (0, 0, 0))
-    # Netherlands: 12-ABC-3 style, yellow, blue band "NL"
-    t = f"{rand_from(rng, DIGITS, 2)}-{rand_from(rng, LETTERS, 3)}-{rand_from(rng, DIGITS, 1)}"
-    return PlateStyle("NL", t, 4.73, yellow, black, blue, "NL", None, (0, 0, 0))
+        return PlateStyle("UK-R" if rear else "UK-F", [pattern(rng, "LLDD LLL")], 4.64, yellow if rear else white, black,
+                          "grotesk" if rng.random() < 0.7 else "din", band, ["UK", "GB"][rng.integers(2)])
+    return f
+
+
+def s_ch(rng, white, yellow, black, blue):
+    canton = ["ZH", "BE", "VD", "GE", "AG", "TI", "SG", "LU"][rng.integers(8)]
+    return PlateStyle("CH", [canton + " " + pattern(rng, "D" * int(rng.integers(3, 7)))], 4.6, white, black, "din")
+
+
+def s_us_ca(rng, white, yellow, black, blue):
+    return PlateStyle("US-CA", [pattern(rng, "DLLLDDD")], 2.0, white, (10, 20, 110), "gothic",
+                      top_text="California" if rng.random() < 0.7 else None, top_color=(190, 20, 30),
+                      bottom_text="DMV.CA.GOV" if rng.random() < 0.5 else None)
+
+
+def s_us_ny(rng, white, yellow, black, blue):
+    bg = (_c(rng, 235, 256), _c(rng, 225, 245), _c(rng, 170, 215))
+    return PlateStyle("US-NY", [pattern(rng, "LLL-DDDD")], 2.0, bg, (15, 35, 110), "gothic",
+                      top_text="NEW YORK", top_color=(15, 35, 110), bottom_text="EMPIRE STATE" if rng.random() < 0.5 else None)
+
+
+def s_us_tx(rng, white, yellow, black, blue):
+    return PlateStyle("US-TX", [pattern(rng, ["LLL-DDDD", "LLL DDDD", "DLL-DDDD"][rng.integers(3)])], 2.0, white, black, "gothic",
+                      top_text="TEXAS", top_color=(20, 30, 90), bottom_text="THE LONE STAR STATE" if rng.random() < 0.4 else None)
+
+
+def s_us_fl(rng, white, yellow, black, blue):
+    green = (0, _c(rng, 90, 130), _c(rng, 50, 80))
+    return PlateStyle("US-FL", [pattern(rng, ["LLL LDD", "LLLL DD", "DDD LLL"][rng.integers(3)])], 2.0, white, green, "gothic",
+                      top_text="Florida", top_color=green, bottom_text="Sunshine State" if rng.random() < 0.5 else None)
+
+
+def s_us_stacked(rng, white, yellow, black, blue):
+    return PlateStyle("US-STK", [pattern(rng, ["DDDD", "DDDDD", "DDDL"][rng.integers(3)])], 2.0, white, (20, 20, 90), "gothic",
+                      top_text=US_STATES[rng.integers(len(US_STATES))], top_color=(150, 20, 20), stacked=pattern(rng, "LL"))
+
+
+def s_us_vanity(rng, white, yellow, black, blue):
+    n = int(rng.integers(2, 8))
+    pool = LETTERS * 3 + DIGITS  # vanity plates are mostly words
+    text = "".join(pool[rng.integers(len(pool))] for _ in range(n))
+    return PlateStyle("US-VAN", [text], 2.0, white, (int(rng.integers(0, 60)), 20, int(rng.integers(60, 140))), "gothic",
+                      top_text=US_STATES[rng.integers(len(US_STATES))], top_color=(20, 60, 140))
+
+
+def s_tn(rng, white, yellow, black, blue):
+    return PlateStyle("TN", [pattern(rng, "DDD TU DDDD")], 4.73, black, (245, 245, 245), "din")
+
+
+def s_ma(rng, white, yellow, black, blue):
+    # Morocco: number | Arabic letter | region. The letter is drawn as a Latin stand-in (A B D H E W:
+    # the transliterations used on older plates), so the label stays in A-Z0-9.
+    letter = "ABDHEW"[rng.integers(6)]
+    return PlateStyle("MA", [pattern(rng, "D" * int(rng.integers(3, 6))) + f" {letter} " + pattern(rng, "D" * int(rng.integers(1, 3)))],
+                      4.73, white, black, "din", separator_bars=True)
+
+
+def s_br(rng, white, yellow, black, blue):
+    return PlateStyle("BR", [pattern(rng, "LLLDLDD")], 3.08, white, black, "din", top_text="BRASIL",
+                      top_color=(255, 255, 255), top_strip=BAND_BLUE)
+
+
+def s_ar(rng, white, yellow, black, blue):
+    return PlateStyle("AR", [pattern(rng, "LL DDD LL")], 3.08, white, black, "din", top_text="REPUBLICA ARGENTINA",
+                      top_color=(255, 255, 255), top_strip=BAND_BLUE)
+
+
+def s_ru(rng, white, yellow, black, blue):
+    lat = "ABEKMHOPCTYX"  # the Cyrillic letters that look Latin: the only ones on Russian plates
+    main = f"{rand_from(rng, lat, 1)}{rand_from(rng, DIGITS, 3)}{rand_from(rng, lat, 2)}"
+    return PlateStyle("RU", [main], 4.64, white, black, "din", region=pattern(rng, "D" * int(rng.integers(2, 4))))
+
+
+def s_in(rng, white, yellow, black, blue):
+    state = ["MH", "DL", "KA", "TN", "UP", "GJ", "RJ", "WB"][rng.integers(8)]
+    return PlateStyle("IN", [state + " " + pattern(rng, "DD LL DDDD")], 4.73, white if rng.random() < 0.7 else yellow, black, "grotesk")
+
+
+SYSTEMS = [s_fr, s_de, s_it, s_es, s_nl, s_be, s_pl, s_pt, s_se, s_cz, s_ie, s_uk(False), s_uk(True), s_ch,
+           s_us_ca, s_us_ny, s_us_tx, s_us_fl, s_us_stacked, s_us_vanity, s_tn, s_ma, s_br, s_ar, s_ru, s_in]
+SYSTEM_NAMES = ["FR", "DE", "IT", "ES", "NL", "BE", "PL", "PT", "SE", "CZ", "IE", "UK-F", "UK-R", "CH", "US-CA", "US-NY",
+                "US-TX", "US-FL", "US-STK", "US-VAN", "TN", "MA", "BR", "AR", "RU", "IN"]
+
+
+def two_line(rng, style: PlateStyle) -> PlateStyle:
+    """The square (motorcycle, rear-square) variant: the text split at its middle separator into
+    two lines. Only for systems whose text has one and no stacked/region parts."""
+    if style.stacked or style.region or len(style.lines) != 1:
+        return style
+    t = style.lines[0]
+    seps = [i for i, ch in enumerate(t) if ch in " -"]
+    if not seps:
+        return style
+    mid = min(seps, key=lambda i: abs(i - len(t) / 2))
+    top, bottom = t[:mid].strip(" -"), t[mid + 1:].strip(" -")
+    if not top or not bottom:
+        return style
+    style.lines = [top, bottom]
+    style.aspect = float(rng.uniform(1.25, 2.0))
+    style.right_band = None
+    style.bottom_text = None
+    style.separator_bars = False
+    if style.top_strip is None:
+        style.top_text = None
+    return style
 
 
 def normalize_text(t: str) -> str:
-    return t.replace(" ", "").replace("-", "").upper()
+    return "".join(ch for ch in t.upper() if ch.isalnum())
 
 
 def fit_font(path, text, max_w, max_h):
-    size = int(max_h)
+    size = max(6, int(max_h * 1.4))
     while size > 6:
         f = ImageFont.truetype(path, size)
         l, t, r, b = f.getbbox(text)
@@ -151,51 +386,141 @@ def fit_font(path, text, max_w, max_h):
     return ImageFont.truetype(path, 6)
 
 
-def render_plate(rng, style: PlateStyle, font_path: str, any_fonts) -> np.ndarray:
-    """Renders a plate as RGBA at ~120 px height (downscaled later by the perspective warp)."""
-    H = 120
+def _text_centered(d, box, text, font_path, fill, rng, fill_w=(0.85, 0.98), fill_h=(0.8, 0.97)):
+    x0, y0, x1, y1 = box
+    f = fit_font(font_path, text, (x1 - x0) * rng.uniform(*fill_w), (y1 - y0) * rng.uniform(*fill_h))
+    l, t, r, b = f.getbbox(text)
+    # centre on the ink, not the font's ascent (fonts differ a lot there)
+    d.text(((x0 + x1) / 2 - (l + r) / 2, (y0 + y1) / 2 - (t + b) / 2), text, font=f, fill=fill)
+
+
+def pick_font(rng, fonts, kind):
+    pool = fonts[kind] if rng.random() < 0.75 else [f for k in PLATE_KINDS for f in fonts[k]]
+    return pool[rng.integers(len(pool))]
+
+
+def render_plate(rng, style: PlateStyle, font_path: str, any_fonts, dealer_frame: bool = False):
+    """Renders a plate as RGBA at ~120 px per text line. Returns the image and the plate's corners
+    in it (a dealer frame, when drawn, surrounds the plate and is not part of it)."""
+    n_lines = len(style.lines)
+    H = 120 if n_lines == 1 else 200
     W = int(round(H * style.aspect))
     img = Image.new("RGBA", (W, H), (0, 0, 0, 0))
     d = ImageDraw.Draw(img)
     radius = int(rng.integers(4, 16))
     d.rounded_rectangle([0, 0, W - 1, H - 1], radius=radius, fill=style.bg + (255,))
-    # border / frame
     bw = int(rng.integers(2, 7))
     if rng.random() < 0.8:
         frame = style.fg if rng.random() < 0.7 else (int(rng.integers(0, 255)),) * 3
-        d.rounded_rectangle([bw, bw, W - 1 - bw, H - 1 - bw], radius=max(1, radius - 2),
-                            outline=frame + (255,), width=max(2, bw - 1))
+        d.rounded_rectangle([bw, bw, W - 1 - bw, H - 1 - bw], radius=max(1, radius - 2), outline=frame + (255,), width=max(2, bw - 1))
     x0, x1 = 10 + bw, W - 10 - bw
+    top, bottom = 10 + bw, H - 10 - bw
+    line_h = 120
     if style.band is not None:
-        bandw = int(H * 0.38)
+        bandw = int(line_h * 0.36)
         d.rounded_rectangle([bw + 2, bw + 2, bw + 2 + bandw, H - 3 - bw], radius=3, fill=style.band + (255,))
-        # ring of stars (dots) and the country letter
-        cx, cy = bw + 2 + bandw / 2, H * 0.3
+        cx, cy = bw + 2 + bandw / 2, min(H * 0.3, 40)
         for a in range(12):
             ang = a * math.pi / 6
             px, py = cx + math.cos(ang) * bandw * 0.28, cy + math.sin(ang) * bandw * 0.28
             d.ellipse([px - 2, py - 2, px + 2, py + 2], fill=(255, 204, 0, 255))
-        lf = fit_font(font_path, style.band_letter, bandw * 0.8, H * 0.3)
-        d.text((cx, H * 0.75), style.band_letter, font=lf, fill=(255, 255, 255, 255), anchor="mm")
+        lf = fit_font(any_fonts[0], style.band_text, bandw * 0.85, line_h * 0.28)
+        d.text((cx, H - bw - line_h * 0.22), style.band_text, font=lf, fill=(255, 255, 255, 255), anchor="mm")
         x0 = bw + 2 + bandw + 8
-    top, bottom = 12 + bw, H - 12 - bw
-    if style.top_text:
-        tf = fit_font(any_fonts[rng.integers(len(any_fonts))], style.top_text, (x1 - x0) * 0.6, H * 0.2)
-        d.text(((x0 + x1) / 2, top + H * 0.1), style.top_text, font=tf, fill=style.top_color + (255,), anchor="mm")
-        top = int(top + H * 0.22)
-    if style.name == "US-CA" and rng.random() < 0.5:
-        bf = fit_font(any_fonts[rng.integers(len(any_fonts))], "DMV.CA.GOV", (x1 - x0) * 0.4, H * 0.1)
-        d.text(((x0 + x1) / 2, H - bw - 6), "DMV.CA.GOV", font=bf, fill=style.fg + (255,), anchor="mb")
-        bottom = int(bottom - H * 0.08)
-    f = fit_font(font_path, style.text, (x1 - x0) * rng.uniform(0.85, 0.98), (bottom - top) * rng.uniform(0.8, 0.97))
-    d.text(((x0 + x1) / 2, (top + bottom) / 2), style.text, font=f, fill=style.fg + (255,), anchor="mm")
+    if style.right_band is not None:
+        rbw = int(line_h * 0.3)
+        d.rounded_rectangle([W - 3 - bw - rbw, bw + 2, W - 3 - bw, H - 3 - bw], radius=3, fill=style.right_band + (255,))
+        x1 = W - 3 - bw - rbw - 8
+    if style.top_strip is not None:
+        sh = int(line_h * 0.24)
+        d.rectangle([bw + 1, bw + 1, W - 2 - bw, bw + 1 + sh], fill=style.top_strip + (255,))
+        tf = fit_font(any_fonts[rng.integers(len(any_fonts))], style.top_text, (x1 - x0) * 0.7, sh * 0.8)
+        d.text((W / 2, bw + 1 + sh / 2), style.top_text, font=tf, fill=style.top_color + (255,), anchor="mm")
+        top = bw + sh + 8
+    elif style.top_text:
+        tf = fit_font(any_fonts[rng.integers(len(any_fonts))], style.top_text, (x1 - x0) * 0.6, line_h * 0.18)
+        d.text(((x0 + x1) / 2, top + line_h * 0.09), style.top_text, font=tf, fill=style.top_color + (255,), anchor="mm")
+        top = int(top + line_h * 0.21)
+    if style.bottom_text:
+        bf = fit_font(any_fonts[rng.integers(len(any_fonts))], style.bottom_text, (x1 - x0) * 0.5, line_h * 0.1)
+        d.text(((x0 + x1) / 2, H - bw - 6), style.bottom_text, font=bf, fill=style.fg + (255,), anchor="mb")
+        bottom = int(bottom - line_h * 0.1)
+    if style.stacked:
+        sw = (x1 - x0) * 0.13
+        half = (bottom - top) / 2
+        for i, ch in enumerate(style.stacked):
+            _text_centered(d, (x0, top + i * half, x0 + sw, top + (i + 1) * half), ch, font_path, style.fg + (255,), rng)
+        x0 = int(x0 + sw + 6)
+    if style.region:
+        rw = (x1 - x0) * 0.22
+        rx = x1 - rw
+        d.line([rx - 4, top - 6, rx - 4, bottom + 6], fill=style.fg + (255,), width=3)
+        _text_centered(d, (rx, top, x1, top + (bottom - top) * 0.68), style.region, font_path, style.fg + (255,), rng)
+        sf = fit_font(any_fonts[0], "RUS", rw * 0.6, (bottom - top) * 0.2)
+        d.text((rx + rw / 2, bottom), "RUS", font=sf, fill=style.fg + (255,), anchor="mb")
+        x1 = int(rx - 10)
+    if n_lines == 1:
+        text = style.lines[0]
+        if style.separator_bars:
+            parts = text.split(" ")
+            widths = [len(p) + 1 for p in parts]
+            tot = sum(widths)
+            xs = x0
+            for p, wdt in zip(parts, widths):
+                xe = xs + (x1 - x0) * wdt / tot
+                _text_centered(d, (xs, top, xe, bottom), p, font_path, style.fg + (255,), rng, fill_h=(0.75, 0.9))
+                if xe < x1 - 5:
+                    d.line([xe, top, xe, bottom], fill=style.fg + (255,), width=3)
+                xs = xe
+        else:
+            _text_centered(d, (x0, top, x1, bottom), text, font_path, style.fg + (255,), rng)
+    else:
+        half = (bottom - top) / n_lines
+        for i, line in enumerate(style.lines):
+            _text_centered(d, (x0, top + i * half, x1, top + (i + 1) * half), line, font_path, style.fg + (255,), rng,
+                           fill_w=(0.6, 0.95), fill_h=(0.78, 0.95))
     arr = np.array(img)
-    # dirt / wear
-    if rng.random() < 0.4:
+    if rng.random() < 0.4:  # dirt / wear
         n = rng.normal(0, rng.uniform(3, 12), arr.shape[:2])
         n = cv2.GaussianBlur(n, (0, 0), rng.uniform(2, 8))
         arr[..., :3] = np.clip(arr[..., :3].astype(np.float32) + n[..., None] * 3, 0, 255).astype(np.uint8)
-    return arr
+    corners = np.array([[0, 0], [W, 0], [W, H], [0, H]], np.float32)
+    if dealer_frame:
+        arr, corners = add_dealer_frame(rng, arr, any_fonts)
+    return arr, corners
+
+
+DEALERS = ["AUTOHAUS MUELLER", "BEST AUTO SALES", "CITY MOTORS", "GARAGE DU CENTRE", "WWW.CARS4U.COM", "SMITH FORD",
+           "TOYOTA OF SPRINGFIELD", "CONCESSIONNAIRE 75", "AUTO 2000", "MOTORS INC", "HONDA CENTER", "KIA MOTORS 24"]
+
+
+def add_dealer_frame(rng, arr, any_fonts):
+    """A dealer's frame around the plate, with its name above or below: text next to a plate that
+    is not the plate's."""
+    h, w = arr.shape[:2]
+    side, tb, bb = int(h * rng.uniform(0.06, 0.14)), int(h * rng.uniform(0.08, 0.3)), int(h * rng.uniform(0.15, 0.4))
+    H, W = h + tb + bb, w + 2 * side
+    col = (int(rng.integers(0, 60)),) * 3 if rng.random() < 0.6 else (int(rng.integers(170, 230)),) * 3
+    img = Image.new("RGBA", (W, H), (0, 0, 0, 0))
+    d = ImageDraw.Draw(img)
+    d.rounded_rectangle([0, 0, W - 1, H - 1], radius=int(side * 1.5), fill=col + (255,))
+    text_col = (255, 255, 255, 255) if col[0] < 128 else (20, 20, 20, 255)
+    name = DEALERS[rng.integers(len(DEALERS))]
+    font = any_fonts[rng.integers(len(any_fonts))]
+    if bb > 14:
+        f = fit_font(font, name, W * 0.8, bb * 0.7)
+        d.text((W / 2, h + tb + bb / 2), name, font=f, fill=text_col, anchor="mm")
+    if tb > 14 and rng.random() < 0.5:
+        slogan = ["SERVICE", "THANK YOU", "SALES & SERVICE", "SINCE 1985"][rng.integers(4)]
+        f = fit_font(font, slogan, W * 0.6, tb * 0.7)
+        d.text((W / 2, tb / 2), slogan, font=f, fill=text_col, anchor="mm")
+    out = np.array(img)
+    region = out[tb:tb + h, side:side + w]
+    a = arr[..., 3:4].astype(np.float32) / 255
+    region[..., :3] = (region[..., :3] * (1 - a) + arr[..., :3] * a).astype(np.uint8)
+    region[..., 3] = np.maximum(region[..., 3], arr[..., 3])
+    corners = np.array([[side, tb], [side + w, tb], [side + w, tb + h], [side, tb + h]], np.float32)
+    return out, corners
 
 
 # --------------------------------------------------------------------------------------------
@@ -231,7 +556,7 @@ def background(rng, h, w) -> np.ndarray:
         img = np.full((h, w, 3), base, np.float32)
         for _ in range(int(rng.integers(5, 30))):
             x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
-            cw, ch = int(rng.integers(20, w // 2)), int(rng.integers(20, h // 2))
+            cw, ch = int(rng.integers(20, max(21, w // 2))), int(rng.integers(20, max(21, h // 2)))
             cv2.rectangle(img, (x, y), (x + cw, y + ch), rng.integers(0, 256, 3).tolist(), -1)
             if rng.random() < 0.5:  # windows
                 for yy in range(y + 5, y + ch - 10, 18):
@@ -309,17 +634,85 @@ def random_words(rng):
     return "".join(rng.choice(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 "), n)).strip() or "A1"
 
 
-def draw_distractor(rng, img, any_fonts, plate_fonts):
-    """Signs with text, loose text, grilles: things with edges and characters that are not plates."""
+BADGES = ["CHEVROLET", "TOYOTA", "HYBRID", "4MATIC", "TDI", "GTI", "SPORT", "4x4", "AWD", "V8", "TURBO", "XDRIVE",
+          "QUATTRO", "LIMITED", "ECOBOOST", "RAV4", "CIVIC", "308", "A4", "C220D", "CX-5", "I30", "MODEL 3", "E-TRON"]
+STREETS = ["MAIN ST", "ELM AVE", "RUE DE LA PAIX", "HAUPTSTR 12", "OAK DR", "EXIT 24B", "I-95 N", "A7 HAMBURG", "ROUTE 66",
+           "BROADWAY", "5TH AVE", "VIA ROMA", "BAKER ST", "CALLE 13"]
+
+
+def draw_hard_negative(rng, img, fonts):
+    """Things an ANPR camera sees that are not plates but look like one: a car's badges (chrome
+    letters, often plate-width), stickers and country ovals, street-name signs of plate shape,
+    parking permits."""
     h, w = img.shape[:2]
-    k = rng.integers(4)
+    k = rng.integers(5)
+    pil = Image.fromarray(img)
+    d = ImageDraw.Draw(pil)
+    any_fonts = fonts["any"] + [f for kk in PLATE_KINDS for f in fonts[kk]]
+    font = any_fonts[rng.integers(len(any_fonts))]
+    size = int(rng.uniform(0.012, 0.08) * h) + 8
+    if k == 0:  # badge: chrome text, maybe on a darker bar
+        text = BADGES[rng.integers(len(BADGES))]
+        f = ImageFont.truetype(font, size)
+        l, t, r, b = f.getbbox(text)
+        x, y = int(rng.integers(0, max(1, w - (r - l)))), int(rng.integers(0, max(1, h - (b - t))))
+        if rng.random() < 0.4:
+            pad = size // 4
+            d.rounded_rectangle([x - pad, y - pad, x + r - l + pad, y + b - t + pad], radius=pad, fill=tuple(int(c) for c in rng.integers(0, 80, 3)))
+        chrome = tuple(int(c) for c in np.clip(rng.normal(200, 25, 3), 120, 255))
+        d.text((x - l + 1, y - t + 1), text, font=f, fill=(30, 30, 30))
+        d.text((x - l, y - t), text, font=f, fill=chrome)
+    elif k == 1:  # country oval sticker or round sticker
+        text = ["D", "F", "GB", "NL", "CH", "I", "E", "USA", "CD", "A"][rng.integers(10)]
+        rw, rh = size * 1.6, size
+        x, y = rng.uniform(0, w - rw), rng.uniform(0, h - rh)
+        d.ellipse([x, y, x + rw, y + rh], fill=(245, 245, 240), outline=(10, 10, 10), width=max(1, size // 12))
+        f = fit_font(font, text, rw * 0.6, rh * 0.6)
+        d.text((x + rw / 2, y + rh / 2), text, font=f, fill=(10, 10, 10), anchor="mm")
+    elif k == 2:  # street-name sign: plate-shaped, words
+        text = STREETS[rng.integers(len(STREETS))]
+        bh = size * 1.4
+        bw = bh * rng.uniform(3, 5.5)
+        x, y = rng.uniform(0, max(1, w - bw)), rng.uniform(0, max(1, h - bh))
+        bg, fg = [((20, 110, 60), (255, 255, 255)), ((20, 50, 150), (255, 255, 255)), ((250, 250, 250), (10, 10, 10)),
+                  ((240, 200, 20), (10, 10, 10))][rng.integers(4)]
+        d.rounded_rectangle([x, y, x + bw, y + bh], radius=size // 6, fill=bg, outline=fg, width=max(1, size // 14))
+        f = fit_font(font, text, bw * 0.85, bh * 0.7)
+        d.text((x + bw / 2, y + bh / 2), text, font=f, fill=fg, anchor="mm")
+    elif k == 3:  # parking permit / inspection sticker: small square with digits
+        text = ["P 2025", "TUV 26", "CRIT'AIR 2", "VIGNETTE", "PERMIT 418", "2026"][rng.integers(6)]
+        s = size * 2
+        x, y = rng.uniform(0, max(1, w - s)), rng.uniform(0, max(1, h - s))
+        col = tuple(int(c) for c in rng.integers(60, 256, 3))
+        if rng.random() < 0.5:
+            d.ellipse([x, y, x + s, y + s], fill=col)
+        else:
+            d.rectangle([x, y, x + s, y + s * 0.7], fill=col)
+        f = fit_font(font, text, s * 0.8, s * 0.3)
+        d.text((x + s / 2, y + s * 0.35), text, font=f, fill=(0, 0, 0), anchor="mm")
+    else:  # a phone number on a van's side, plate-like
+        text = random_words(rng)
+        f = ImageFont.truetype(font, size)
+        l, t, r, b = f.getbbox(text)
+        x, y = int(rng.integers(0, max(1, w - (r - l)))), int(rng.integers(0, max(1, h - (b - t))))
+        d.text((x - l, y - t), text, font=f, fill=tuple(int(c) for c in rng.integers(0, 256, 3)))
+    img[:] = np.array(pil)
+
+
+def draw_distractor(rng, img, fonts):
+    """Signs with text, loose text, grilles, and the hard negatives above."""
+    h, w = img.shape[:2]
+    k = rng.integers(6)
+    if k >= 4:
+        draw_hard_negative(rng, img, fonts)
+        return
     if k == 3:
         gw, gh = int(rng.integers(30, max(31, w // 2))), int(rng.integers(20, max(21, h // 4)))
         draw_grille(rng, img, int(rng.integers(0, w)), int(rng.integers(0, h)), gw, gh)
         return
     text = random_words(rng)
-    fonts = any_fonts + plate_fonts
-    font = fonts[rng.integers(len(fonts))]
+    pool = fonts["any"] + [f for kk in PLATE_KINDS for f in fonts[kk]]
+    font = pool[rng.integers(len(pool))]
     size = int(rng.integers(12, max(13, h // 8)))
     f = ImageFont.truetype(font, size)
     l, t, r, b = f.getbbox(text)
@@ -341,19 +734,13 @@ def draw_distractor(rng, img, any_fonts, plate_fonts):
     img[:] = np.array(pil)
 
 
-def place_plate(rng, img, plate_rgba, center, area_frac):
-    """Warps the plate into the scene with rotation and perspective; returns its axis-aligned box."""
-    h, w = img.shape[:2]
-    ph, pw = plate_rgba.shape[:2]
-    aspect = pw / ph
-    area = area_frac * w * h
-    bw = math.sqrt(area * aspect)
-    bh = bw / aspect
+def plate_quad(rng, center, bw, bh, strong=False):
+    """The plate's corners in the scene: rotation, yaw/pitch foreshortening, corner jitter."""
     cx, cy = center
     ang = math.radians(float(np.clip(rng.normal(0, 7), -25, 25)))
-    # perspective: yaw/pitch-like foreshortening by shrinking one side
-    yaw = float(np.clip(rng.normal(0, 0.12), -0.35, 0.35))
-    pitch = float(np.clip(rng.normal(0, 0.08), -0.25, 0.25))
+    s = 1.6 if strong else 1.0
+    yaw = float(np.clip(rng.normal(0, 0.12 * s), -0.4, 0.4))
+    pitch = float(np.clip(rng.normal(0, 0.08 * s), -0.3, 0.3))
     corners = np.array([[-bw / 2, -bh / 2], [bw / 2, -bh / 2], [bw / 2, bh / 2], [-bw / 2, bh / 2]], np.float32)
     corners[[0, 3], 1] *= 1 + yaw
     corners[[1, 2], 1] *= 1 - yaw
@@ -361,10 +748,17 @@ def place_plate(rng, img, plate_rgba, center, area_frac):
     corners[[2, 3], 0] *= 1 + pitch
     corners += rng.normal(0, 0.02, corners.shape).astype(np.float32) * np.array([bw, bh], np.float32)
     rot = np.array([[math.cos(ang), -math.sin(ang)], [math.sin(ang), math.cos(ang)]], np.float32)
-    dst = corners @ rot.T + np.array([cx, cy], np.float32)
-    src = np.array([[0, 0], [pw, 0], [pw, ph], [0, ph]], np.float32)
-    M = cv2.getPerspectiveTransform(src, dst)
-    warped = cv2.warpPerspective(plate_rgba, M, (w, h), flags=cv2.INTER_AREA if bw < pw else cv2.INTER_LINEAR,
+    return corners @ rot.T + np.array([cx, cy], np.float32)
+
+
+def place_plate(rng, img, rgba, plate_corners, center, bw, bh, strong=False):
+    """Warps the plate (and its frame, if any) into the scene; returns the plate's axis-aligned box
+    and the share of it inside the image."""
+    h, w = img.shape[:2]
+    dst = plate_quad(rng, center, bw, bh, strong)
+    M = cv2.getPerspectiveTransform(plate_corners.astype(np.float32), dst)
+    pw = float(plate_corners[1, 0] - plate_corners[0, 0])
+    warped = cv2.warpPerspective(rgba, M, (w, h), flags=cv2.INTER_AREA if bw < pw else cv2.INTER_LINEAR,
                                  borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
     a = warped[..., 3:4].astype(np.float32) / 255
     img[:] = (img.astype(np.float32) * (1 - a) + warped[..., :3].astype(np.float32) * a).astype(np.uint8)
@@ -378,8 +772,7 @@ def place_plate(rng, img, plate_rgba, center, area_frac):
 def photometric(rng, img) -> np.ndarray:
     h, w = img.shape[:2]
     f = img.astype(np.float32)
-    # lighting: a gradient or spot, overall brightness/contrast, colour cast
-    if rng.random() < 0.7:
+    if rng.random() < 0.7:  # lighting gradient
         gx, gy = rng.normal(0, 0.6, 2)
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
         grad = 1 + (gx * (xx / w - 0.5) + gy * (yy / h - 0.5))
@@ -395,35 +788,80 @@ def photometric(rng, img) -> np.ndarray:
     f = np.clip(f, 0, 255)
     if rng.random() < 0.3:  # gamma
         f = 255 * (f / 255) ** rng.uniform(0.6, 1.6)
-    # blur: gaussian or motion
+    if rng.random() < 0.12:  # glare: a bright specular spot (sun, flash on the retroreflective sheet)
+        cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+        r = rng.uniform(0.05, 0.3) * max(w, h)
+        yy, xx = np.ogrid[0:h, 0:w]
+        spot = np.exp(-(((xx - cx) ** 2) / (2 * r * r) + ((yy - cy) ** 2) / (2 * (r * rng.uniform(0.3, 1)) ** 2)))
+        f = f + spot[..., None].astype(np.float32) * rng.uniform(80, 220)
+    night = rng.random() < 0.12
+    if night:  # night: dark, noisy, sometimes infrared (grey)
+        f = f * rng.uniform(0.15, 0.45)
+        if rng.random() < 0.4:
+            g = f.mean(axis=2, keepdims=True)
+            f = np.repeat(g * rng.uniform(1.2, 2.2), 3, axis=2)
     r = rng.random()
     if r < 0.35:
-        f = cv2.GaussianBlur(f, (0, 0), rng.uniform(0.3, 1.3))
-    elif r < 0.45:
-        k = int(rng.integers(3, 8))
+        f = cv2.GaussianBlur(f, (0, 0), rng.uniform(0.3, 1.5))
+    elif r < 0.47:
+        k = int(rng.integers(3, 9))
         kern = np.zeros((k, k), np.float32)
         kern[k // 2, :] = 1 / k
         M = cv2.getRotationMatrix2D((k / 2 - 0.5, k / 2 - 0.5), rng.uniform(0, 180), 1)
         kern = cv2.warpAffine(kern, M, (k, k))
         kern /= max(kern.sum(), 1e-6)
         f = cv2.filter2D(f, -1, kern)
-    if rng.random() < 0.6:
-        f += rng.normal(0, rng.uniform(1, 9), f.shape)
-    return np.clip(f, 0, 255).astype(np.uint8)
+    if rng.random() < 0.6 or night:
+        f += rng.normal(0, rng.uniform(1, 9) * (2.5 if night else 1), f.shape)
+    f = np.clip(f, 0, 255).astype(np.uint8)
+    if rng.random() < 0.15:  # low resolution: a cheap sensor or digital zoom
+        s = rng.uniform(0.3, 0.7)
+        small = cv2.resize(f, (max(8, int(w * s)), max(8, int(h * s))), interpolation=cv2.INTER_AREA)
+        f = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    return f
 
 
-SIZES = [(640, 480), (800, 600), (960, 540), (1024, 768), (720, 720), (1280, 720), (480, 640), (600, 800)]
+def jpeg_quality(rng) -> int:
+    return int(rng.integers(8, 35)) if rng.random() < 0.15 else int(rng.integers(35, 96))
+
+
+SIZES = [(640, 480), (800, 600), (960, 540), (1024, 768), (720, 720), (1280, 720), (480, 640), (600, 800),
+         (1600, 1200), (1920, 1080)]
+AREA_MIN, AREA_MAX = 0.002, 0.30
+TWO_LINE_P = 0.15
+DEALER_P = 0.15
+CROP_MAX_W = 200
+
+
+def plate_area(rng, hi=AREA_MAX) -> float:
+    """Plate area as a share of the image: log-uniform over [0.2 %, 30 %]."""
+    return math.exp(rng.uniform(math.log(AREA_MIN), math.log(hi)))
+
+
+def new_plate(rng, fonts):
+    style = make_style(rng)
+    if rng.random() < TWO_LINE_P:
+        style = two_line(rng, style)
+    font = pick_font(rng, fonts, style.font_kind)
+    rgba, corners = render_plate(rng, style, font, fonts["any"], dealer_frame=rng.random() < DEALER_P)
+    return style, font, rgba, corners
+
+
+def plate_record(style: PlateStyle, font: str, box, w, h) -> dict:
+    return {"text": style.label, "printed": " / ".join(style.lines), "system": style.system, "lines": len(style.lines),
+            "font": Path(font).name, "box": [round(v, 1) for v in box],
+            "area": round((box[2] - box[0]) * (box[3] - box[1]) / (w * h), 5)}
 
 
 def make_scene(seed: int, idx: int, fonts):
     rng = np.random.default_rng([seed, idx])
     w, h = SIZES[rng.integers(len(SIZES))]
     img = background(rng, h, w)
-    n_plates = int(rng.choice([0, 1, 1, 1, 1, 2, 2, 3, 4], p=None))
+    n_plates = int(rng.choice([0, 1, 1, 1, 1, 2, 2, 3, 4]))
     centers = []
     for _ in range(int(rng.integers(0, 3))):
-        draw_distractor(rng, img, fonts["any"], fonts["plate"])
-    for p in range(n_plates):
+        draw_distractor(rng, img, fonts)
+    for _ in range(n_plates):
         if rng.random() < 0.7:
             car = draw_car(rng, img)
             if car is not None:
@@ -431,14 +869,12 @@ def make_scene(seed: int, idx: int, fonts):
                 continue
         centers.append(None)
     for _ in range(int(rng.integers(0, 4))):
-        draw_distractor(rng, img, fonts["any"], fonts["plate"])
+        draw_distractor(rng, img, fonts)
     plates, boxes = [], []
-    hi = 0.30 if n_plates <= 1 else 0.30 / n_plates
+    hi = AREA_MAX if n_plates <= 1 else AREA_MAX / n_plates
     for c in centers:
-        style = make_style(rng)
-        font = fonts["plate"][rng.integers(len(fonts["plate"]))]
-        rgba = render_plate(rng, style, font, fonts["any"])
-        area = math.exp(rng.uniform(math.log(0.01), math.log(hi)))
+        style, font, rgba, corners = new_plate(rng, fonts)
+        area = plate_area(rng, hi)
         for _try in range(20):
             if c is None or _try > 0:
                 c = (rng.uniform(0.1, 0.9) * w, rng.uniform(0.1, 0.9) * h)
@@ -451,17 +887,47 @@ def make_scene(seed: int, idx: int, fonts):
                 continue
             if any(not (cand[2] < b[0] - 4 or cand[0] > b[2] + 4 or cand[3] < b[1] - 4 or cand[1] > b[3] + 4) for b in boxes):
                 continue
-            box, vis = place_plate(rng, img, rgba, c, area)
+            box, _vis = place_plate(rng, img, rgba, corners, c, bw, bh)
             boxes.append(box)
-            plates.append({"text": normalize_text(style.text), "printed": style.text, "format": style.name,
-                           "font": Path(font).name, "box": [round(v, 1) for v in box],
-                           "area": round((box[2] - box[0]) * (box[3] - box[1]) / (w * h), 4)})
+            plates.append(plate_record(style, font, box, w, h))
             break
     img = photometric(rng, img)
-    quality = int(rng.integers(35, 96))
+    quality = jpeg_quality(rng)
     ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
     assert ok
     return jpg.tobytes(), (w, h), plates, quality
+
+
+def make_plate_crop(seed: int, idx: int, fonts, context: float = 0.4):
+    """One plate with `context` x its size of surroundings on each side, at the pixel size it would
+    have in a scene (same systems, area distribution, image sizes, degradations and JPEG as
+    make_scene), for training the reader at a fraction of a scene's cost. Returns the decoded RGB
+    patch, the plate's box in it, and its record."""
+    rng = np.random.default_rng([seed, idx, 7])
+    w, h = SIZES[rng.integers(len(SIZES))]
+    style, font, rgba, corners = new_plate(rng, fonts)
+    area = plate_area(rng)
+    bw = math.sqrt(area * w * h * style.aspect)
+    # a plate wider than CROP_MAX_W px is drawn at that width: the reader's input is 128 px wide, and
+    # the cost of the patch grows with its area
+    bw = min(bw, CROP_MAX_W)
+    bh = bw / style.aspect
+    pw, ph = int(bw * (1 + 2 * context)) + 4, int(bh * (1 + 2 * context) + bw * 0.3) + 4
+    img = background(rng, ph, pw)
+    if rng.random() < 0.6:  # a car's body colour around the plate
+        img[:] = (img * 0.3 + rng.integers(0, 256, 3) * 0.7).astype(np.uint8)
+    if rng.random() < 0.3:
+        draw_grille(rng, img, int(pw * 0.2), 0, int(pw * 0.6), int(ph * 0.25))
+    if rng.random() < 0.2:
+        draw_hard_negative(rng, img, fonts)
+    box, _ = place_plate(rng, img, rgba, corners, (pw / 2, ph / 2), bw, bh, strong=rng.random() < 0.3)
+    img = photometric(rng, img)
+    ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality(rng)])
+    assert ok
+    rgb = cv2.cvtColor(cv2.imdecode(jpg, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    rec = plate_record(style, font, box, w, h)
+    rec["area"] = round(area, 5)
+    return rgb, box, rec
 
 
 _FONTS = None
@@ -506,14 +972,15 @@ def generate(out: Path, n: int, seed: int, workers: int | None = None, font_cach
         for r in rows:
             f.write(json.dumps(r) + "\n")
     n_plates = sum(len(r["plates"]) for r in rows)
-    fmt = {}
+    systems: dict[str, int] = {}
     for r in rows:
         for p in r["plates"]:
-            fmt[p["format"]] = fmt.get(p["format"], 0) + 1
-    meta = {"seed": seed, "count": n, "plates": n_plates, "formats": fmt, "version": GENERATOR_VERSION,
+            systems[p["system"]] = systems.get(p["system"], 0) + 1
+    meta = {"seed": seed, "count": n, "plates": n_plates, "systems": dict(sorted(systems.items())),
+            "twoLine": sum(p["lines"] == 2 for r in rows for p in r["plates"]), "version": GENERATOR_VERSION,
             "fonts": {k: [Path(p).name for p in v] for k, v in fonts.items()}, "fontPackages": FONT_PACKAGES}
     meta_path.write_text(json.dumps(meta, indent=1))
-    print(f"[synth] {out}: {n} images, {n_plates} plates, seed {seed}, {fmt}", flush=True)
+    print(f"[synth] {out}: {n} images, {n_plates} plates, seed {seed}, {meta['systems']}", flush=True)
     return meta
 
 

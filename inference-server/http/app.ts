@@ -32,6 +32,23 @@ export function createApp(opts: AppOptions): express.Express {
   app.disable('x-powered-by');
   app.set('etag', false);
 
+  // Behind an Ingress that routes a path prefix (spec.ingress.path) the requests keep it: strip
+  // it here, so /plates/v1/read is /v1/read to everything below. Unprefixed paths still work
+  // (probes and in-cluster clients call the pod and the Service directly).
+  const basePath = config.server.basePath.replace(/\/+$/, '');
+  if (basePath) {
+    app.use((req, _res, next) => {
+      const url = req.url;
+      if (url.startsWith(basePath) && (url.length === basePath.length || '/?'.includes(url[basePath.length]!))) {
+        req.url = url.slice(basePath.length) || '/';
+        if (req.url.startsWith('?')) req.url = `/${req.url}`;
+        // The request validator matches originalUrl against the OpenAPI paths.
+        req.originalUrl = req.url;
+      }
+      next();
+    });
+  }
+
   // Request id first, so every later log line and error body carries it.
   app.use((req, res, next) => {
     const given = req.get('x-request-id');

@@ -187,8 +187,17 @@ export function openApiDocument(version: string) {
             score: { type: 'number', minimum: 0, maximum: 1 },
             box,
             text: { type: 'string', description: '/v1/read only: normalised text of an OCR class' },
-            rawText: { type: 'string', description: '/v1/read only: text as tesseract read it' },
-            textConfidence: { type: 'number', minimum: 0, maximum: 1 },
+            rawText: { type: 'string', description: '/v1/read only: text as the recognizer (or tesseract) read it, before normalising and layout correction' },
+            textConfidence: {
+              type: 'number',
+              minimum: 0,
+              maximum: 1,
+              description: "/v1/read only: the read's confidence; with a calibrated recognizer, the probability that the text is exactly right",
+            },
+            textUncertain: {
+              type: 'boolean',
+              description: "/v1/read only: true when textConfidence is below the OCR class's uncertainBelow (default 0.9): check the read before acting on it",
+            },
             textFormat: {
               type: 'string',
               description: "/v1/read only, OCR classes with formats: the template the text fits, corrected where needed (e.g. LL-DDD-LL); absent when the read fits none",

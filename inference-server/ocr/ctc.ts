@@ -35,10 +35,44 @@ export function ctcGreedy(probs: Float32Array, steps: number, classes: number, a
   return out;
 }
 
+/** Log probability of the greedy path: the sum over columns of the log of the best class's probability. */
+export function greedyPathLogProb(probs: Float32Array, steps: number, classes: number): number {
+  let sum = 0;
+  for (let t = 0; t < steps; t++) {
+    let best = 0;
+    for (let k = 0; k < classes; k++) best = Math.max(best, probs[t * classes + k]!);
+    sum += Math.log(Math.max(best, 1e-12));
+  }
+  return sum;
+}
+
+/** Log probability of a read's least certain character (each at its most certain column). */
+export function minCharLogProb(read: ReadChar[]): number {
+  if (read.length === 0) return -30;
+  return Math.log(Math.max(Math.min(...read.map((c) => c.choices[0]?.conf ?? 0)), 1e-12));
+}
+
 /** Geometric mean of the chosen characters' probabilities: one doubtful character shows. */
 export function readConfidence(read: ReadChar[]): number {
   if (read.length === 0) return 0;
   let log = 0;
   for (const c of read) log += Math.log(Math.max(c.choices[0]?.conf ?? 0, 1e-9));
   return Math.exp(log / read.length);
+}
+
+/**
+ * The probability that a read is right, from a logistic regression on the path's and the weakest
+ * character's log probabilities, fitted by training/reader.py on its validation crops (metadata
+ * `calibration`).
+ */
+export interface Calibration {
+  kind: 'logistic';
+  features: ['pathLogProb', 'minCharLogProb'];
+  weights: [number, number];
+  bias: number;
+}
+
+export function calibratedConfidence(cal: Calibration, pathLogProb: number, minCharLog: number): number {
+  const z = cal.weights[0] * pathLogProb + cal.weights[1] * minCharLog + cal.bias;
+  return 1 / (1 + Math.exp(-z));
 }

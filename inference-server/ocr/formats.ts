@@ -6,14 +6,15 @@ import type { PlateTemplate, SlotKind } from '../../contract/text-layout.js';
  * A class may list the layouts its texts follow, as templates in the grammar of
  * contract/text-layout.ts (L letter, D digit, A either, 'XY' fixed, anything else a separator).
  *
- * matchFormats() aligns a read (each character with tesseract's alternatives and their
+ * matchFormats() aligns a read (each character with the recogniser's alternatives and their
  * confidences, or plain text) to every template with a small dynamic program: a slot takes the
- * read character when it is of the slot's kind, else the best alternative of that kind tesseract
- * offered, else a confusable of it (O->0, S->5, 8->B, ...); a read character may be dropped (a
- * spurious mark), a separator may be missing or extra, a fixed character may be absent. A slot is
- * never invented: a read with too few characters fits no template. The template with the lowest
- * cost wins; the corrected text is written in the template's layout (separators included; the
- * class's normalising rule then strips them as usual).
+ * read character when it is of the slot's kind, else the best alternative of that kind the
+ * recogniser offered, else a confusable of it (O->0, S->5, 8->B, ...); a fixed character takes a
+ * read character in its place; a separator may be missing or extra. Characters are only ever
+ * substituted, one for one: none is dropped and none is invented, so a read with a character too
+ * many or too few fits no template and is returned as read. The template with the lowest cost wins;
+ * the corrected text is written in the template's layout (separators included; the class's
+ * normalising rule then strips them as usual).
  */
 
 /** One position of a read: the character tesseract chose first, then its alternatives. */
@@ -37,7 +38,7 @@ export interface FormatMatch {
   cost: number;
   /** characters changed (coerced, replaced by an alternative, or a fixed character put back) */
   changed: number;
-  /** read characters dropped */
+  /** separators of the read left out (characters are never dropped) */
   dropped: number;
 }
 
@@ -75,10 +76,7 @@ const COERCE_RANK_COST = 0.25;
 const ALT_MAX_COST = 1.5;
 const SEP_MISSING_COST = 0;
 const SEP_EXTRA_COST = 0.3;
-const FIXED_MISSING_COST = 2;
 const FIXED_REPLACED_COST = 1;
-const DROP_BASE_COST = 0.6;
-const DROP_CONF_COST = 1.2;
 
 const isSeparator = (ch: string) => !/[\p{L}\p{N}]/u.test(ch);
 
@@ -123,10 +121,10 @@ function fixedCost(r: ReadChar, ch: string): number {
   return FIXED_REPLACED_COST;
 }
 
+/** Only a separator of the read may go unmatched: a character is never dropped. */
 function dropCost(r: ReadChar): number {
   const top = r.choices[0];
-  if (!top || isSeparator(top.ch)) return SEP_EXTRA_COST;
-  return DROP_BASE_COST + DROP_CONF_COST * Math.max(0, Math.min(1, top.conf));
+  return !top || isSeparator(top.ch) ? SEP_EXTRA_COST : Infinity;
 }
 
 type Step = 'take' | 'drop' | 'skip';
@@ -153,7 +151,7 @@ export function matchTemplate(read: ReadChar[], t: PlateTemplate, a: Alphabet): 
       };
       const r = read[i];
       const tok = t.tokens[j];
-      if (r) relax(i + 1, j, dropCost(r), 'drop');
+      if (r && dropCost(r) !== Infinity) relax(i + 1, j, dropCost(r), 'drop');
       if (!tok) continue;
       const rTop = r?.choices[0]?.ch;
       if (tok.kind === 'sep') {
@@ -164,7 +162,6 @@ export function matchTemplate(read: ReadChar[], t: PlateTemplate, a: Alphabet): 
           const c = fixedCost(r, tok.ch);
           relax(i + 1, j + 1, c, 'take', { ch: tok.ch, cost: c });
         }
-        relax(i, j + 1, FIXED_MISSING_COST, 'skip', { ch: tok.ch, cost: FIXED_MISSING_COST });
       } else if (r) {
         const f = fillSlot(r, tok.slot, a);
         if (f) relax(i + 1, j + 1, f.cost, 'take', f);

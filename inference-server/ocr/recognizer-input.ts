@@ -23,6 +23,9 @@ export interface AreaWeights {
   span: number;
   /** [nOut][span], row-major */
   weights: Float64Array;
+  /** per output i, the non-zero weights are at [from[i], to[i]) of its row: a crop is summed over those only */
+  from: Int32Array;
+  to: Int32Array;
 }
 
 /** Weights that average, for each of `nOut` equal parts of [lo, hi), the source pixels it overlaps. */
@@ -31,15 +34,19 @@ export function areaWeights(lo: number, hi: number, nOut: number): AreaWeights {
   const first = Math.floor(lo);
   const span = Math.max(Math.ceil(hi) - first, 1);
   const weights = new Float64Array(nOut * span);
+  const from = new Int32Array(nOut);
+  const to = new Int32Array(nOut);
   for (let i = 0; i < nOut; i++) {
     const a = lo + i * step;
     const b = lo + (i + 1) * step;
+    from[i] = Math.max(0, Math.floor(a) - first);
+    to[i] = Math.min(span, Math.ceil(b) - first);
     for (let j = Math.floor(a); j < Math.ceil(b); j++) {
       const overlap = Math.min(b, j + 1) - Math.max(a, j);
       if (overlap > 0) weights[i * span + (j - first)]! += overlap / step;
     }
   }
-  return { first, span, weights };
+  return { first, span, weights, from, to };
 }
 
 /** OpenCV's RGB->grey (BT.601 in 14-bit fixed point), which the training data went through. */
@@ -67,7 +74,7 @@ export function recognizerInput(
   // rows first: [spec.height][wx.span], then columns
   const tmp = new Float64Array(spec.height * wx.span);
   for (let r = 0; r < spec.height; r++) {
-    for (let j = 0; j < wy.span; j++) {
+    for (let j = wy.from[r]!; j < wy.to[r]!; j++) {
       const w = wy.weights[r * wy.span + j]!;
       if (w === 0) continue;
       const y = Math.min(wy.first + j, height - 1);
@@ -82,7 +89,7 @@ export function recognizerInput(
   for (let r = 0; r < spec.height; r++) {
     for (let k = 0; k < spec.width; k++) {
       let s = 0;
-      for (let c = 0; c < wx.span; c++) {
+      for (let c = wx.from[k]!; c < wx.to[k]!; c++) {
         const w = wx.weights[k * wx.span + c]!;
         if (w !== 0) s += w * tmp[r * wx.span + c]!;
       }

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
 import { decodeOnnxMetadata } from '../inference/onnx-metadata.js';
 import type { Box } from './crop.js';
-import { ctcGreedy, readConfidence } from './ctc.js';
+import { calibratedConfidence, ctcGreedy, greedyPathLogProb, minCharLogProb, readConfidence, type Calibration } from './ctc.js';
 import type { ReadChar } from './formats.js';
 import { recognizerInput, type RecognizerSpec } from './recognizer-input.js';
 
@@ -16,11 +16,35 @@ export class RecognizerLoadError extends Error {
 export interface Recognition {
   read: ReadChar[];
   text: string;
+  /** the calibrated probability that the read is right (uncalibrated models: the characters' geometric mean) */
   confidence: number;
 }
 
+/** The recognizer's metadata: its input (recognizer-input.ts) and, when trained with one, its confidence calibration. */
+export interface RecognizerModelSpec extends RecognizerSpec {
+  calibration?: Calibration;
+}
+
+function parseCalibration(v: unknown): Calibration | undefined {
+  if (v === undefined) return undefined;
+  const c = v as Partial<Calibration> | null;
+  const finite = (x: unknown) => typeof x === 'number' && Number.isFinite(x);
+  if (
+    !c ||
+    c.kind !== 'logistic' ||
+    JSON.stringify(c.features) !== JSON.stringify(['pathLogProb', 'minCharLogProb']) ||
+    !Array.isArray(c.weights) ||
+    c.weights.length !== 2 ||
+    !c.weights.every(finite) ||
+    !finite(c.bias)
+  ) {
+    throw new RecognizerLoadError('recognizer metadata: calibration must be {kind: logistic, features: [pathLogProb, minCharLogProb], weights: [a, b], bias}');
+  }
+  return { kind: 'logistic', features: ['pathLogProb', 'minCharLogProb'], weights: [c.weights[0]!, c.weights[1]!], bias: c.bias! };
+}
+
 /** Parses and checks the metadata; every problem named, so a wrong file fails readiness clearly. */
-export function parseRecognizerSpec(props: Record<string, string>): RecognizerSpec {
+export function parseRecognizerSpec(props: Record<string, string>): RecognizerModelSpec {
   const raw = props[RECOGNIZER_METADATA_KEY];
   if (!raw) throw new RecognizerLoadError(`no "${RECOGNIZER_METADATA_KEY}" metadata: not a text recognizer exported by training/reader.py`);
   let m: Record<string, unknown>;
@@ -42,7 +66,9 @@ export function parseRecognizerSpec(props: Record<string, string>): RecognizerSp
   expect('resample', 'area');
   expect('normalize', 'standardize');
   if (typeof m.alphabet !== 'string' || m.alphabet.length === 0) throw new RecognizerLoadError('recognizer metadata: alphabet missing');
+  const calibration = parseCalibration(m.calibration);
   return {
+    ...(calibration ? { calibration } : {}),
     alphabet: m.alphabet,
     blank: num('blank', 0, 0),
     height: num('height', 8, 256),
@@ -60,7 +86,7 @@ export function parseRecognizerSpec(props: Record<string, string>): RecognizerSp
 export class TextRecognizer {
   private constructor(
     readonly path: string,
-    readonly spec: RecognizerSpec,
+    readonly spec: RecognizerModelSpec,
     private readonly session: ort.InferenceSession,
     private readonly inputName: string,
   ) {}
@@ -72,7 +98,7 @@ export class TextRecognizer {
     } catch {
       throw new RecognizerLoadError(`recognizer ${path} does not exist or cannot be read`);
     }
-    let spec: RecognizerSpec;
+    let spec: RecognizerModelSpec;
     try {
       spec = parseRecognizerSpec(decodeOnnxMetadata(bytes).props);
     } catch (err) {
@@ -99,9 +125,13 @@ export class TextRecognizer {
       const [n, steps, classes] = out.dims as number[];
       if (out.dims.length !== 3 || n !== boxes.length) throw new RecognizerLoadError(`recognizer output shape [${out.dims.join(', ')}] is not [${boxes.length}, T, C]`);
       const probs = out.data as Float32Array;
+      const cal = this.spec.calibration;
       return boxes.map((_, i) => {
-        const read = ctcGreedy(probs.subarray(i * steps! * classes!, (i + 1) * steps! * classes!), steps!, classes!, this.spec.alphabet, this.spec.blank);
-        return { read, text: read.map((c) => c.choices[0]!.ch).join(''), confidence: readConfidence(read) };
+        const p = probs.subarray(i * steps! * classes!, (i + 1) * steps! * classes!);
+        const read = ctcGreedy(p, steps!, classes!, this.spec.alphabet, this.spec.blank);
+        const confidence =
+          read.length === 0 ? 0 : cal ? calibratedConfidence(cal, greedyPathLogProb(p, steps!, classes!), minCharLogProb(read)) : readConfidence(read);
+        return { read, text: read.map((c) => c.choices[0]!.ch).join(''), confidence };
       });
     } finally {
       out.dispose();

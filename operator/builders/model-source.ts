@@ -1,9 +1,21 @@
-import { FETCHED_MODEL_PATH, MODEL_DIR } from '../../contract/pod-layout.js';
+import { BUNDLED_DETECTORS, FETCHED_MODEL_PATH, MODEL_DIR, bundledModelName, bundledModelPath, type BundledModel } from '../../contract/pod-layout.js';
 import type { ModelServiceSpec } from '../../crds/modelservice.js';
 
 export type ModelSource =
   | { kind: 'http'; uri: string; sha256?: string; podPath: string }
-  | { kind: 'pvc'; claimName: string; pathInVolume: string; podPath: string };
+  | { kind: 'pvc'; claimName: string; pathInVolume: string; podPath: string }
+  | { kind: 'bundled'; model: BundledModel; podPath: string };
+
+/** `bundled://plate-detector` names a detector shipped in the server image, by its file name without .onnx. */
+export const BUNDLED_SCHEME = 'bundled://';
+
+function bundledSource(uri: string): ModelSource {
+  const name = uri.slice(BUNDLED_SCHEME.length);
+  const model = BUNDLED_DETECTORS.find((m) => bundledModelName(m) === name);
+  if (!model) throw new InvalidSpecError(`model.uri ${uri}: the server image bundles ${BUNDLED_DETECTORS.map((m) => BUNDLED_SCHEME + bundledModelName(m)).join(', ')}`);
+  // Nothing to fetch or mount: the file is in the image.
+  return { kind: 'bundled', model, podPath: bundledModelPath(model) };
+}
 
 /** Raised for a spec the CRD should have refused; the controller reports it instead of retrying. */
 export class InvalidSpecError extends Error {
@@ -26,5 +38,6 @@ export function modelSource(model: ModelServiceSpec['model']): ModelSource {
     // The whole claim is mounted read-only at MODEL_DIR; the server reads the file inside it.
     return { kind: 'pvc', claimName, pathInVolume, podPath: `${MODEL_DIR}/${pathInVolume}` };
   }
-  throw new InvalidSpecError(`model.uri ${uri}: only http://, https:// and pvc:// are supported`);
+  if (uri.startsWith(BUNDLED_SCHEME)) return bundledSource(uri);
+  throw new InvalidSpecError(`model.uri ${uri}: only http://, https://, pvc:// and bundled:// are supported`);
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { ARCHIVE_DIR, bundledModelPath, CONFIG_KEY, SERVER_PORT } from '../../contract/pod-layout.js';
+import { layoutsFor } from '../../contract/plate-layouts.js';
 import type { ServerConfigInput } from '../../contract/server-config.js';
 import { parseTemplate, TemplateError } from '../../contract/text-layout.js';
 import { DEFAULTS, pipelineOf, type ModelService } from '../../crds/modelservice.js';
@@ -32,6 +33,12 @@ export function buildServerConfig(ms: ModelService, config: OperatorConfig): Ser
       port: SERVER_PORT,
       bodyLimit: config.serverBodyLimitBytes,
       shutdownTimeoutMs: (TERMINATION_GRACE_SECONDS - 5) * 1000,
+      // A model that cannot be served makes the server exit with its reason as the termination
+      // message: the kubelet reports it within seconds and the status shows it (ModelLoadFailed),
+      // where an unready pod would only say ModelLoading until the progress deadline.
+      exitOnModelError: true,
+      // An Ingress path other than / reaches the pod with the prefix still on: the server strips it.
+      ...(ms.spec.ingress?.path && ms.spec.ingress.path !== '/' ? { basePath: ms.spec.ingress.path } : {}),
     },
     model: {
       path: modelSource(model).podPath,
@@ -73,17 +80,30 @@ export function buildServerConfig(ms: ModelService, config: OperatorConfig): Ser
 
 type OcrSpec = NonNullable<ModelService['spec']['ocr']>;
 
+/** reader auto: the plate recognizer for plate classes, tesseract for anything else (ID cards, signs). */
+export function usesPlateReader(reader: OcrSpec['reader'], className: string): boolean {
+  const r = reader ?? DEFAULTS.ocrReader;
+  return r === 'plate-reader' || (r === 'auto' && /plate/i.test(className));
+}
+
 function ocrClasses(ocr: OcrSpec): NonNullable<NonNullable<ServerConfigInput['ocr']>['classes']> {
   checkTemplates(ocr.formats ?? []);
+  // Layout correction is opt-in: the templates given plus those of the countries named.
+  const formats = [...new Set([...(ocr.formats ?? []), ...layoutsFor(ocr.countries ?? [])])];
   const perClass = {
     mode: ocr.mode ?? DEFAULTS.ocrMode,
     ...(ocr.charset ? { charset: ocr.charset } : {}),
     normalize: { strip: ocr.normalize?.strip ?? DEFAULTS.ocrStrip, uppercase: ocr.normalize?.uppercase ?? DEFAULTS.ocrUppercase },
     // retry only means something with formats; leaving both out keeps the config (and so the pods) of specs without formats as they were.
-    ...(ocr.formats ? { formats: [...ocr.formats], retry: ocr.retry ?? DEFAULTS.ocrRetry } : {}),
-    ...((ocr.reader ?? DEFAULTS.ocrReader) === 'plate-reader' ? { recognizer: { model: BUNDLED_PLATE_READER, fallback: true } } : {}),
+    ...(formats.length > 0 ? { formats, retry: ocr.retry ?? DEFAULTS.ocrRetry } : {}),
   };
-  return Object.fromEntries(ocr.classes.map((c) => [c, structuredClone(perClass)]));
+  return Object.fromEntries(
+    ocr.classes.map((c) => [
+      c,
+      // The recognizer reads every box of its classes: tesseract stays off their path (no fallback).
+      { ...structuredClone(perClass), ...(usesPlateReader(ocr.reader, c) ? { recognizer: { model: BUNDLED_PLATE_READER, fallback: false } } : {}) },
+    ]),
+  );
 }
 
 /** The CRD bounds the templates but cannot parse them; the server would refuse to start on a bad one. */

@@ -68,12 +68,12 @@ export interface RawClient {
 }
 
 /**
- * One request over node's own http(s) client. client-node's default goes through node-fetch 2,
- * whose check for truncated chunked responses misfires on kept-alive sockets: a socket already
- * handed to the next request still has a 'data' listener when the previous response closes, and
- * a complete response is failed with "Premature close".
+ * One request over node's own http(s) client and the operator's connection pool (`agent`, for
+ * https servers). client-node's default transport builds a new connection pool for every request
+ * (see makeClients); 1.x also went through node-fetch 2, whose check for truncated chunked
+ * responses misfired on kept-alive sockets ("Premature close" on complete responses).
  */
-function send(request: RequestContext, timeoutMs: number): Promise<ResponseContext> {
+function send(request: RequestContext, timeoutMs: number, agent: https.Agent | undefined): Promise<ResponseContext> {
   const url = new URL(request.getUrl());
   const body = request.getBody();
   if (body !== undefined && typeof body !== 'string') return Promise.reject(new Error('only string request bodies are supported'));
@@ -81,7 +81,7 @@ function send(request: RequestContext, timeoutMs: number): Promise<ResponseConte
   return new Promise((resolve, reject) => {
     const req = (url.protocol === 'https:' ? https : http).request(
       url,
-      { method: String(request.getHttpMethod()), headers: request.getHeaders(), agent: request.getAgent(), ...(signal ? { signal } : {}) },
+      { method: String(request.getHttpMethod()), headers: request.getHeaders(), ...(agent && url.protocol === 'https:' ? { agent } : {}), ...(signal ? { signal } : {}) },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -90,7 +90,7 @@ function send(request: RequestContext, timeoutMs: number): Promise<ResponseConte
           const data = Buffer.concat(chunks);
           const headers: Record<string, string> = {};
           for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
-          resolve(new ResponseContext(res.statusCode ?? 0, headers, { text: async () => data.toString('utf8'), binary: async () => data }));
+          resolve(new ResponseContext(res.statusCode ?? 0, headers, { text: async () => data.toString('utf8'), binary: async () => data, stream: () => null }));
         });
       },
     );
@@ -101,11 +101,11 @@ function send(request: RequestContext, timeoutMs: number): Promise<ResponseConte
 }
 
 /**
- * API clients over one keep-alive connection pool. client-node 1.x builds a new https.Agent for
- * every request, so each call pays a TCP and TLS handshake (with a client certificate, a few ms of
- * CPU on both ends): with thousands of applies that, not the API server, sets the pace.
- * Authentication headers (bearer tokens, exec plugins) still come from the KubeConfig per request;
- * only the TLS material is fixed when the pool is made.
+ * API clients over one keep-alive connection pool. client-node builds a new agent for every
+ * request (1.x an https.Agent, 2.x an undici Agent), so each call pays a TCP and TLS handshake
+ * (with a client certificate, a few ms of CPU on both ends): with thousands of applies that, not
+ * the API server, sets the pace. Authentication headers (bearer tokens, exec plugins) still come
+ * from the KubeConfig per request; only the TLS material is fixed when the pool is made.
  */
 export async function makeClients(kc: KubeConfig, opts: ClientOptions = {}): Promise<KubeClients> {
   const cluster = kc.getCurrentCluster();
@@ -125,9 +125,8 @@ export async function makeClients(kc: KubeConfig, opts: ClientOptions = {}): Pro
   const auth = {
     getName: () => 'kubeconfig over a shared keep-alive agent',
     async applySecurityAuthentication(context: RequestContext): Promise<void> {
+      // Headers only: send() ignores the dispatcher this also sets and uses the pool.
       await kc.applySecurityAuthentication(context);
-      // http:// servers (kubectl proxy) keep the agent client-node chose.
-      if (cluster.server.startsWith('https:')) context.setAgent(agent);
     },
   };
   const observe = opts.observe;
@@ -138,7 +137,7 @@ export async function makeClients(kc: KubeConfig, opts: ClientOptions = {}): Pro
       const started = performance.now();
       const seconds = () => (performance.now() - started) / 1000;
       try {
-        const response = await send(request, timeoutMs);
+        const response = await send(request, timeoutMs, agent);
         observe?.(method, new URL(request.getUrl()).pathname, response.httpStatusCode, seconds());
         return response;
       } catch (err) {

@@ -32,9 +32,10 @@ export interface InformerOptions<T extends KubernetesObject> {
 }
 
 /**
- * makeInformer with what client-node 1.x leaves out. After an error its ListWatch emits 'error'
- * and stays stopped: this restarts it with exponential backoff, resuming from the last
- * resourceVersion (the library relists on 410 Gone). Watches have also been seen to stall without
+ * makeInformer with what client-node leaves out. After an error its ListWatch emits 'error' and
+ * stays stopped (2.x only re-watches by itself after a clean close, with a backoff of 1 to 30 s
+ * while closes come without events): this restarts it with exponential backoff, resuming from
+ * the last resourceVersion (the library relists on 410 Gone). Watches have also been seen to stall without
  * any error: a watchdog replaces a watch that has been silent for `watchdogMs` with a fresh
  * list+watch and reports only real differences (changed, added, vanished objects), so a restart
  * costs no spurious reconciles.

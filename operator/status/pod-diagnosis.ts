@@ -1,9 +1,11 @@
 import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
+import { MODEL_LOAD_FAILED_EXIT_CODE } from '../../contract/pod-layout.js';
 import { FETCH_CONTAINER, SERVER_CONTAINER } from '../builders/deployment.js';
 
 /** Why a server pod is not serving, named as `kubectl get pods` would show it (CamelCase, condition-ready). */
 export type PodProblemReason =
   | 'ModelFetchFailed'
+  | 'ModelLoadFailed'
   | 'InitContainerFailed'
   | 'ImagePullBackOff'
   | 'CreateContainerConfigError'
@@ -33,6 +35,7 @@ export interface PodDiagnosis {
  */
 export const PROBLEM_PRIORITY: readonly PodProblemReason[] = [
   'ModelFetchFailed',
+  'ModelLoadFailed',
   'InitContainerFailed',
   'ImagePullBackOff',
   'CreateContainerConfigError',
@@ -83,6 +86,18 @@ function initFailure(pod: string, container: string, message: string): PodProble
   return { reason: container === FETCH_CONTAINER ? 'ModelFetchFailed' : 'InitContainerFailed', pod, message: clip(message) };
 }
 
+/**
+ * The server exited because it cannot serve its model (server.exitOnModelError): its termination
+ * message is the reason. Read from the current state or, while it restarts or waits in back-off,
+ * from the last one, so the condition does not flicker with each restart of an unready pod.
+ */
+function modelLoadFailure(pod: string, cs: V1ContainerStatus): PodProblem | undefined {
+  if (cs.ready) return undefined;
+  const t = cs.state?.terminated ?? cs.lastState?.terminated;
+  if (t?.exitCode !== MODEL_LOAD_FAILED_EXIT_CODE) return undefined;
+  return { reason: 'ModelLoadFailed', pod, message: clip(t.message?.trim() || `container ${cs.name} exited with code ${t.exitCode}: the model cannot be served`) };
+}
+
 /** Reads one pod's status the way a person would read `kubectl describe pod`. */
 export function diagnosePod(pod: V1Pod): PodDiagnosis {
   const name = pod.metadata?.name ?? '';
@@ -108,6 +123,8 @@ export function diagnosePod(pod: V1Pod): PodDiagnosis {
 
   const server = status.containerStatuses?.find((c) => c.name === SERVER_CONTAINER) ?? status.containerStatuses?.[0];
   if (!server) return { pod: name, stage: 'Pending' };
+  const loadFailure = modelLoadFailure(name, server);
+  if (loadFailure) return { pod: name, stage: 'Starting', problem: loadFailure };
   const problem = waitingProblem(name, server, false);
   if (problem) return { pod: name, stage: 'Starting', problem };
   const ready = status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');

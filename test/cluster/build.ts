@@ -18,9 +18,23 @@ export function binPath(name: string): string {
   return path.join(binDir(), name);
 }
 
-/** Every file `up` needs from the build. */
-export function requiredBinaries(): string[] {
-  return TOOLS.flatMap((t) => t.packages.map(binaryName));
+/** Where a tool's binary lives (CNI plugins in a subdirectory of the bin dir). */
+export function toolBinPath(tool: Tool, pkg: string): string {
+  return path.join(binDir(), tool.subdir ?? '', binaryName(pkg));
+}
+
+/** The directory of the CNI plugins, for containerd's CRI config. */
+export function cniBinDir(): string {
+  return path.join(binDir(), 'cni');
+}
+
+function toolsFor(realNode: boolean): Tool[] {
+  return TOOLS.filter((t) => realNode || !t.node);
+}
+
+/** Every file `up` needs from the build (`up --real-node` also needs the node's). */
+export function requiredBinaries(realNode = false): string[] {
+  return toolsFor(realNode).flatMap((t) => t.packages.map((p) => toolBinPath(t, p)));
 }
 
 async function exists(file: string): Promise<boolean> {
@@ -51,12 +65,12 @@ function stampPath(tool: Tool): string {
 async function upToDate(tool: Tool, stamp: string): Promise<boolean> {
   const current = await readFile(stampPath(tool), 'utf8').catch(() => '');
   if (current !== stamp) return false;
-  const present = await Promise.all(tool.packages.map((p) => exists(binPath(binaryName(p)))));
+  const present = await Promise.all(tool.packages.map((p) => exists(toolBinPath(tool, p))));
   return present.every(Boolean);
 }
 
 async function buildTool(tool: Tool, log: (line: string) => void): Promise<void> {
-  if (!(await isPinned(tool))) {
+  if (!tool.local && !(await isPinned(tool))) {
     log(`pinning ${tool.module}@${tool.version} in ${path.relative(process.cwd(), wrapperDir(tool))} (commit go.mod and go.sum)`);
     await pin(tool);
   }
@@ -84,8 +98,9 @@ async function buildTool(tool: Tool, log: (line: string) => void): Promise<void>
     log(`${tool.dir}: built ${name} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   }
   for (const pkg of tool.packages) {
-    const name = binaryName(pkg);
-    await rename(path.join(tmp, name), binPath(name));
+    const dest = toolBinPath(tool, pkg);
+    await mkdir(path.dirname(dest), { recursive: true });
+    await rename(path.join(tmp, binaryName(pkg)), dest);
   }
   await rm(tmp, { recursive: true, force: true });
   await writeFile(stampPath(tool), stamp);
@@ -105,11 +120,12 @@ export async function buildAll(opts: BuildOptions = {}): Promise<void> {
  * Cheap check for test runs (no `go` invocation): every binary exists and was built for the
  * versions pinned now. CI runs the full `build` beforehand, which also notices go.sum changes.
  */
-export async function binariesCurrent(): Promise<boolean> {
-  for (const tool of TOOLS) {
+export async function binariesCurrent(opts: { realNode?: boolean } = {}): Promise<boolean> {
+  const realNode = opts.realNode ?? false;
+  for (const tool of toolsFor(realNode)) {
     const stamp = await readFile(stampPath(tool), 'utf8').catch(() => '');
     if (stamp.split('\n')[0] !== stampHeader(tool)) return false;
   }
-  const files = [...requiredBinaries(), KWOK_STAGES_FILE].map(binPath);
+  const files = [...requiredBinaries(realNode), binPath(KWOK_STAGES_FILE)];
   return (await Promise.all(files.map(exists))).every(Boolean);
 }

@@ -9,13 +9,17 @@ import { pin } from './gomod.js';
 import { defaultStateDir } from './paths.js';
 import { TOOLS } from './tools.js';
 
-const USAGE = `usage: npm run cluster -- <command> [--dir <state dir>] [--nodes <n>]
+const USAGE = `usage: npm run cluster -- <command> [--dir <state dir>] [--nodes <n>] [--real-node]
                               [--service-cidr <cidr>] [--kcm-qps <n>] [--kcm-concurrent-syncs <n>]
 
-  build    build kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok
-           and helm from the Go module proxy into .cache/bin (only what changed)
+  build    build kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok,
+           helm and the real node's kubelet, kube-proxy, containerd, CNI plugins, provisioner and
+           pause from the Go module proxy into .cache/bin (only what changed)
   pin      regenerate test/cluster/gomod/*/go.mod and go.sum from test/cluster/versions.ts
   up       start etcd, the control plane and kwok nodes; writes <dir>/kubeconfig
+           --real-node: also a real node (kubelet, containerd, runc, kube-proxy, default
+           StorageClass) in a network namespace of its own, labelled visionops.io/node=real;
+           the kwok nodes get a NoSchedule taint; needs root, runc and iptables
   status   say what runs
   down     stop everything and remove <dir>
 
@@ -36,6 +40,7 @@ async function main(argv: string[]): Promise<number> {
       'service-cidr': { type: 'string' },
       'kcm-qps': { type: 'string' },
       'kcm-concurrent-syncs': { type: 'string' },
+      'real-node': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -59,6 +64,7 @@ async function main(argv: string[]): Promise<number> {
         ...(values['service-cidr'] ? { serviceCidr: values['service-cidr'] } : {}),
         ...(kcmQps ? { kcmQps } : {}),
         ...(kcmConcurrentSyncs ? { kcmConcurrentSyncs } : {}),
+        ...(values['real-node'] ? { realNode: true } : {}),
       });
       log(`up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${state.server}, nodes ${state.nodes.join(', ')}`);
       log(`logs in ${dir}/logs/`);
@@ -89,7 +95,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'pin':
-      for (const tool of TOOLS) {
+      for (const tool of TOOLS.filter((t) => !t.local)) {
         log(`pinning ${tool.module}@${tool.version}`);
         await pin(tool);
       }

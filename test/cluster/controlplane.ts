@@ -7,10 +7,14 @@ import { createCertificateAuthority, createServiceAccountKey, issueClientCert, i
 import { writeKubeconfig } from './kubeconfig.js';
 import { KWOK_STAGES_FILE } from './kwok-stages.js';
 import { createKwokNodes, KWOK_NODE_ANNOTATION } from './nodes.js';
+import { NODE_NAME } from './realnode/configs.js';
 import { freePorts } from './ports.js';
 import { get, waitUntil, type TlsFiles } from './probe.js';
 import { isRunning, logTail, startComponent, stopComponent, type ComponentProcess } from './processes.js';
 import { readState, STATE_FILE, writeState, type ClusterState } from './state.js';
+import { createNodeNetwork, realNodeServiceCidr, type NodeNetwork } from './realnode/network.js';
+import { initialNodeState, startRealNode, teardownRealNode } from './realnode/node.js';
+import { REPO_ROOT } from './paths.js';
 
 export interface UpOptions {
   dir: string;
@@ -29,6 +33,12 @@ export interface UpOptions {
    */
   kcmQps?: number;
   kcmConcurrentSyncs?: number;
+  /**
+   * Also start a real node (test/cluster/realnode): kubelet, containerd, kube-proxy and a default
+   * StorageClass in a network namespace of their own. The kwok nodes are then tainted so that
+   * only pods tolerating KWOK_TAINT land on them.
+   */
+  realNode?: boolean;
 }
 
 /** Ranges that cannot collide with anything on the host: no Pod or Service traffic is real. */
@@ -92,19 +102,21 @@ async function describeFailure(err: unknown, started: ComponentProcess[]): Promi
 
 /**
  * Starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok with fake Nodes,
- * all on free ports of 127.0.0.1, and returns once the nodes are Ready.
+ * all on free ports of 127.0.0.1 (with a real node, the API server on the node's veth instead),
+ * and returns once the nodes are Ready.
  */
 export async function up(opts: UpOptions): Promise<ClusterState> {
   const log = opts.log ?? (() => undefined);
   const dir = path.resolve(opts.dir);
-  const serviceCidr = opts.serviceCidr ?? DEFAULT_SERVICE_CIDR;
-  const kubernetesServiceIp = firstServiceIp(serviceCidr);
   const existing = await readState(dir);
   if (existing?.processes.some(isRunning)) {
     throw new Error(`a cluster already runs from ${dir} (kubeconfig ${existing.kubeconfig}); stop it with: npm run cluster -- down`);
   }
-  if (existing) await removeState(existing);
-  if (!(await binariesCurrent())) {
+  if (existing) {
+    if (existing.realNode) await teardownRealNode(existing.realNode);
+    await removeState(existing);
+  }
+  if (!(await binariesCurrent({ realNode: opts.realNode ?? false }))) {
     log('binaries missing or built for other versions: building (first time: 20-40 min on 2 cores)');
     await buildAll({ log });
   }
@@ -113,14 +125,42 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
   const pki = path.join(dir, 'pki');
   await mkdir(logs, { recursive: true });
   const etcdDataDir = await mkdtemp(path.join(os.tmpdir(), 'visionops-etcd-'));
+  const state: ClusterState = {
+    dir, kubeconfig: path.join(dir, 'kubeconfig'), server: '', ca: { cert: '', key: '' }, etcdDataDir, processes: [], nodes: [],
+    startedAt: new Date().toISOString(),
+    ...(opts.ownerPid !== undefined ? { ownerPid: opts.ownerPid } : {}),
+  };
+  // The real node's network comes first: the API server also listens on the host end of its veth.
+  let net: NodeNetwork | undefined;
+  if (opts.realNode) {
+    try {
+      net = await createNodeNetwork(
+        (i) => opts.serviceCidr ?? realNodeServiceCidr(i),
+        async (claimed) => {
+          state.realNode = initialNodeState(claimed, path.join(dir, 'node'));
+          await writeState(state);
+        },
+      );
+    } catch (err) {
+      if (state.realNode) await teardownRealNode(state.realNode).catch(() => undefined);
+      await removeState(state, true);
+      throw err;
+    }
+    log(`node network ${net.netns}: host ${net.hostIp}, node ${net.nodeIp}, pods ${net.podCidr}`);
+  }
+  const serviceCidr = opts.serviceCidr ?? (net ? realNodeServiceCidr(net.index) : DEFAULT_SERVICE_CIDR);
+  const kubernetesServiceIp = firstServiceIp(serviceCidr);
   const [etcdPort, apiPort, kcmPort, schedulerPort] = (await freePorts(4)) as [number, number, number, number];
-  const server = `https://127.0.0.1:${apiPort}`;
+  // With a real node the API server listens only on the veth's host end: the host reaches it
+  // there like any local address, and the node's kubelet and pods can reach nothing else.
+  const apiHost = net?.hostIp ?? '127.0.0.1';
+  const server = `https://${apiHost}:${apiPort}`;
 
   const ca = await createCertificateAuthority(pki);
-  const [sa, apiServing, kcmServing, schedServing, admin, kcmUser, schedUser, kwokUser] = await Promise.all([
+  const [sa, apiServing, kcmServing, schedServing, admin, kcmUser, schedUser, kwokUser, kubeletClient] = await Promise.all([
     createServiceAccountKey(pki),
     issueServingCert(ca, pki, 'kube-apiserver', [
-      '127.0.0.1', 'localhost', kubernetesServiceIp, 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local',
+      '127.0.0.1', 'localhost', ...(net ? [net.hostIp] : []), kubernetesServiceIp, 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local',
     ]),
     issueServingCert(ca, pki, 'kube-controller-manager', ['127.0.0.1', 'localhost']),
     issueServingCert(ca, pki, 'kube-scheduler', ['127.0.0.1', 'localhost']),
@@ -129,8 +169,10 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
     issueClientCert(ca, pki, 'system:kube-controller-manager'),
     issueClientCert(ca, pki, 'system:kube-scheduler'),
     issueClientCert(ca, pki, 'kwok-controller', ['system:masters']),
+    // The API server's identity towards kubelets (logs, exec, port-forward).
+    issueClientCert(ca, pki, 'kube-apiserver-kubelet-client', ['system:masters']),
   ]);
-  const kubeconfig = path.join(dir, 'kubeconfig');
+  const kubeconfig = state.kubeconfig;
   const kcmKubeconfig = path.join(pki, 'kube-controller-manager.kubeconfig');
   const schedKubeconfig = path.join(pki, 'kube-scheduler.kubeconfig');
   const kwokKubeconfig = path.join(pki, 'kwok.kubeconfig');
@@ -141,15 +183,16 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
     writeKubeconfig(kwokKubeconfig, server, ca.cert, kwokUser, 'kwok-controller'),
   ]);
 
-  const state: ClusterState = {
-    dir, kubeconfig, server, ca, etcdDataDir, processes: [], nodes: [], startedAt: new Date().toISOString(),
-    ...(opts.ownerPid !== undefined ? { ownerPid: opts.ownerPid } : {}),
-  };
-  const start = async (name: string, args: string[]): Promise<ComponentProcess> => {
-    const p = startComponent(name, binPath(name), args, path.join(logs, `${name}.log`));
+  state.server = server;
+  state.ca = ca;
+  const track = async (p: ComponentProcess): Promise<void> => {
     state.processes.push(p);
     // Saved after every start so that `down` can clean up whatever a failed `up` left running.
     await writeState(state);
+  };
+  const start = async (name: string, args: string[]): Promise<ComponentProcess> => {
+    const p = startComponent(name, binPath(name), args, path.join(logs, `${name}.log`));
+    await track(p);
     log(`started ${name} (pid ${p.pid})`);
     return p;
   };
@@ -169,13 +212,23 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
 
     const apiserver = await start('kube-apiserver', [
       `--etcd-servers=${etcdUrl}`,
-      '--bind-address=127.0.0.1',
-      '--advertise-address=127.0.0.1',
+      `--bind-address=${apiHost}`,
+      `--advertise-address=${apiHost}`,
       `--secure-port=${apiPort}`,
       `--tls-cert-file=${apiServing.cert}`,
       `--tls-private-key-file=${apiServing.key}`,
       `--client-ca-file=${ca.cert}`,
-      '--authorization-mode=RBAC',
+      // A kubelet is authorized as its node (Node) and limited to its own objects (NodeRestriction).
+      `--authorization-mode=${net ? 'Node,RBAC' : 'RBAC'}`,
+      ...(net
+        ? [
+            '--enable-admission-plugins=NodeRestriction',
+            `--kubelet-client-certificate=${kubeletClient.cert}`,
+            `--kubelet-client-key=${kubeletClient.key}`,
+            // The node's name resolves nowhere (no DNS here): logs, exec and port-forward dial its IP.
+            '--kubelet-preferred-address-types=InternalIP',
+          ]
+        : []),
       `--service-cluster-ip-range=${serviceCidr}`,
       `--service-account-issuer=${server}/`,
       `--service-account-key-file=${sa.publicKey}`,
@@ -183,8 +236,9 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
       '--allow-privileged=true',
       // Since 1.37 the default (lease) reconciler refuses a loopback advertise address, and this
       // API server is only reachable on loopback; nothing here needs the kubernetes Service's
-      // endpoints, so do not publish them.
-      '--endpoint-reconciler-type=none',
+      // endpoints, so do not publish them. With a real node it advertises the veth's host end,
+      // and the default reconciler points the kubernetes Service there for in-cluster clients.
+      ...(net ? [] : ['--endpoint-reconciler-type=none']),
       // Leave the default admission chain (ServiceAccount included) on: the controller-manager
       // runs, so unlike envtest nothing needs switching off.
       '--v=1',
@@ -233,7 +287,14 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
 
     const kc = new KubeConfig();
     kc.loadFromFile(kubeconfig);
-    state.nodes = await createKwokNodes(kc, opts.nodes ?? 3, TIMEOUTS.nodes);
+    state.nodes = await createKwokNodes(kc, opts.nodes ?? 3, TIMEOUTS.nodes, { tainted: net !== undefined });
+    if (net && state.realNode) {
+      await startRealNode({
+        state: state.realNode, net, server, ca, kubeConfig: kc, log, track,
+        imageCache: path.join(REPO_ROOT, '.cache', 'node-images'),
+      });
+      state.nodes.push(NODE_NAME);
+    }
     // The token and service-account controllers working is what lets Pods be admitted at all.
     const core = kc.makeApiClient(CoreV1Api);
     await waitUntil('the default ServiceAccount', TIMEOUTS.component, () =>
@@ -250,8 +311,10 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
 }
 
 async function stopAll(state: ClusterState): Promise<void> {
-  // Reverse start order: clients before the API server, the API server before etcd.
+  // Reverse start order: clients before the API server, the API server before etcd; the node's
+  // daemons came last, so they go first, and then whatever they left (containers, shims, mounts).
   for (const p of [...state.processes].reverse()) await stopComponent(p);
+  if (state.realNode) await teardownRealNode(state.realNode);
 }
 
 /** Removes only what `up` created, so a state dir shared with other files (like .cluster/) survives. */

@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { runCommand } from './command.js';
 import { GOMOD_DIR } from './paths.js';
@@ -79,6 +79,11 @@ async function upstreamGoSettings(w: WrapperModule): Promise<Pick<GoModJson, 'Go
   return { Go, GoDebug };
 }
 
+/** A module of our own sources (a main package in the wrapper dir) rather than a wrapper of upstream mains. */
+function ownPackages(w: WrapperModule): boolean {
+  return w.packages.every((p) => p === `visionops.test/cluster/${w.dir}` || p.startsWith(`visionops.test/cluster/${w.dir}/`));
+}
+
 /** True when the committed wrapper go.mod already pins what versions.ts asks for. */
 export async function isPinned(w: WrapperModule): Promise<boolean> {
   const file = path.join(wrapperDir(w), 'go.mod');
@@ -115,10 +120,8 @@ export async function pin(w: WrapperModule): Promise<void> {
     `require ${w.module} ${w.version}`,
     '',
     ...(replaces.length ? ['replace (', ...replaces.map((r) => `\t${r.from} => ${r.to} ${r.version}`), ')', ''] : []),
-    'tool (',
-    ...w.packages.map((p) => `\t${p}`),
-    ')',
-    '',
+    // A tool directive names other modules' mains; our own main package needs none.
+    ...(ownPackages(w) ? [] : ['tool (', ...w.packages.map((p) => `\t${p}`), ')', '']),
   ];
   await writeFile(path.join(dir, 'go.mod'), lines.join('\n'));
   await writeFile(path.join(dir, 'go.sum'), '', { flag: 'a' });
@@ -131,8 +134,11 @@ export async function listModule(w: WrapperModule, module: string): Promise<{ Ve
   return JSON.parse(out) as { Version: string; Time?: string; Dir?: string };
 }
 
+/** What a build depends on in the wrapper dir: go.mod, go.sum and, for our own mains, the sources. */
 export async function readWrapperFiles(w: WrapperModule): Promise<string> {
   const dir = wrapperDir(w);
   const [mod, sum] = await Promise.all([readFile(path.join(dir, 'go.mod'), 'utf8'), readFile(path.join(dir, 'go.sum'), 'utf8')]);
-  return mod + '\n' + sum;
+  const sources = (await readdir(dir)).filter((f) => f.endsWith('.go')).sort();
+  const code = await Promise.all(sources.map(async (f) => `\n${f}\n${await readFile(path.join(dir, f), 'utf8')}`));
+  return mod + '\n' + sum + code.join('');
 }

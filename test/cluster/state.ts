@@ -1,6 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ComponentProcess } from './processes.js';
+import type { RealNodeState } from './realnode/node.js';
 
 /** What `up` leaves behind for `status`, `down` and the test harness. */
 export interface ClusterState {
@@ -15,6 +16,8 @@ export interface ClusterState {
   /** Set when a test run started the cluster, so a later run can reap it if that run was killed. */
   ownerPid?: number;
   startedAt: string;
+  /** Present with `up --real-node`: what `down` must undo besides the processes. */
+  realNode?: RealNodeState;
 }
 
 export const STATE_FILE = 'state.json';

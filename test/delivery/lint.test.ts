@@ -12,7 +12,7 @@ import { REPO_ROOT } from '../cluster/paths.js';
 import { LINTERS, pythonTool } from './python-tools.js';
 
 const DOCKERFILES = ['Dockerfile.server', 'Dockerfile.operator', 'ci/Dockerfile.ci'];
-const SHELL_SCRIPTS = ['ci/build-image.sh', 'ci/deploy.sh', '.ci/run'];
+const SHELL_SCRIPTS = ['ci/build-image.sh', 'ci/deploy.sh', '.ci/run', 'ci/images.sh', 'ci/base-image.sh', 'ci/node22.sh'];
 
 interface Finding {
   file: string;

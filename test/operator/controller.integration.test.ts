@@ -60,7 +60,7 @@ describe('@integration ModelService controller', function () {
     // kwok runs the plate reader's pod: what `kubectl get msvc` prints follows.
     await ms.waitForCondition('plate-reader', 'Ready', 'True', 'ModelServing');
     const table = await kubectl(cluster.kubeconfigPath, 'get', 'msvc', 'plate-reader', '-n', namespace, '--no-headers');
-    expect(table).to.match(/^plate-reader\s+True\s+1\s+https:\/\/models\.example\.com\/plate-detector\/v1\/plate-detector\.onnx/);
+    expect(table).to.match(/^plate-reader\s+True\s+1\s+bundled:\/\/plate-detector\s/);
     const events = await eventsFor(kubeConfig, namespace, 'plate-reader');
     expect(events.map((e) => e.reason)).to.include('Ready');
   });

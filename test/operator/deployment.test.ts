@@ -39,6 +39,12 @@ describe('Deployment builder', () => {
     expect(server(pod.containers).volumeMounts).to.deep.include({ name: 'model', mountPath: '/models', readOnly: true });
   });
 
+  it('needs neither init container nor model volume content for a bundled:// model', () => {
+    const pod = buildDeployment(modelService({ model: { uri: 'bundled://plate-detector' } }), config, HASH).spec!.template.spec!;
+    expect(pod.initContainers).to.equal(undefined);
+    expect(pod.volumes).to.deep.include({ name: 'model', emptyDir: {} });
+  });
+
   it('runs the server with the mounted config, a named http port and health probes', () => {
     const c = server(buildDeployment(modelService(), config, HASH).spec!.template.spec!.containers);
     expect(c.args).to.deep.equal(['serve', '--config', '/etc/visionops/config.yaml']);

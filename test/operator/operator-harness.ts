@@ -3,8 +3,9 @@
  * in-process against the test cluster (scoped to the test's namespace, so suites never see each
  * other's ModelServices), and readers for what a user would look at.
  */
-import { ApiException, CoreV1Api, type CoreV1Event, CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, type CoreV1Event, CustomObjectsApi, type KubeConfig, PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions, type V1Deployment } from '@kubernetes/client-node';
 import path from 'node:path';
+import { parseAllDocuments } from 'yaml';
 import { binPath } from '../cluster/build.js';
 import { runCommand } from '../cluster/command.js';
 import { REPO_ROOT } from '../cluster/paths.js';
@@ -21,6 +22,42 @@ export const KUBECTL = binPath('kubectl');
 /** Runs kubectl against the test cluster; rejects with its stderr. */
 export function kubectl(kubeconfigPath: string, ...args: string[]): Promise<string> {
   return runCommand(KUBECTL, ['--kubeconfig', kubeconfigPath, ...args], { cwd: REPO_ROOT });
+}
+
+export interface Installed {
+  namespace: string;
+  serviceAccount: string;
+  /** The operator's Deployment as config/default renders it. */
+  deployment: V1Deployment;
+  clusterRoles: string[];
+  clusterRoleBindings: string[];
+}
+
+/** What `kubectl apply -k config/default` installs, read from the rendered manifests (names come from config/). */
+export async function installConfig(kubeconfigPath: string): Promise<Installed> {
+  const rendered = await kubectl(kubeconfigPath, 'kustomize', path.join(REPO_ROOT, 'config/default'));
+  const docs = parseAllDocuments(rendered).map((d) => d.toJS() as { kind: string; metadata: { name: string; namespace?: string } });
+  await kubectl(kubeconfigPath, 'apply', '--server-side', '--force-conflicts', '-k', path.join(REPO_ROOT, 'config/default'));
+  const sa = docs.find((d) => d.kind === 'ServiceAccount');
+  if (!sa?.metadata.namespace) throw new Error('config/default renders no namespaced ServiceAccount');
+  const deployment = docs.find((d) => d.kind === 'Deployment');
+  if (!deployment) throw new Error('config/default renders no Deployment');
+  return {
+    namespace: sa.metadata.namespace,
+    serviceAccount: sa.metadata.name,
+    deployment: deployment as V1Deployment,
+    clusterRoles: docs.filter((d) => d.kind === 'ClusterRole').map((d) => d.metadata.name),
+    clusterRoleBindings: docs.filter((d) => d.kind === 'ClusterRoleBinding').map((d) => d.metadata.name),
+  };
+}
+
+/** Removes what installConfig granted cluster-wide; the CRD and the namespace stay (other suites use them). */
+export async function removeClusterGrants(kc: KubeConfig, installed: Installed): Promise<void> {
+  const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+  await Promise.all([
+    ...installed.clusterRoleBindings.map((name) => rbac.deleteClusterRoleBinding({ name }).catch(() => undefined)),
+    ...installed.clusterRoles.map((name) => rbac.deleteClusterRole({ name }).catch(() => undefined)),
+  ]);
 }
 
 let crdInstalled: Promise<void> | undefined;

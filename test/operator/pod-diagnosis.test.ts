@@ -31,6 +31,31 @@ describe('pod diagnosis', () => {
     );
   });
 
+  it('a server that exits because it cannot serve its model is ModelLoadFailed with its own reason, also while it restarts', () => {
+    const why = 'model load failed: cannot serve /models/model.onnx: protobuf parsing failed';
+    const exited = { exitCode: 3, reason: 'Error', message: why };
+    const terminated = pod('p', {
+      phase: 'Running',
+      containerStatuses: [{ name: 'server', image: 'i', imageID: '', ready: false, restartCount: 0, state: { terminated: exited } }],
+    });
+    const backingOff = pod('p', {
+      phase: 'Running',
+      containerStatuses: [
+        { name: 'server', image: 'i', imageID: '', ready: false, restartCount: 2, state: { waiting: { reason: 'CrashLoopBackOff' } }, lastState: { terminated: exited } },
+      ],
+    });
+    const retrying = pod('p', {
+      phase: 'Running',
+      containerStatuses: [{ name: 'server', image: 'i', imageID: '', ready: false, restartCount: 3, state: { running: {} }, lastState: { terminated: exited } }],
+    });
+    for (const p of [terminated, backingOff, retrying]) {
+      expect(diagnosePod(p).problem).to.deep.equal({ reason: 'ModelLoadFailed', pod: 'p', message: why });
+    }
+    // Another crash (code 1) stays a crash loop.
+    backingOff.status!.containerStatuses![0]!.lastState!.terminated!.exitCode = 1;
+    expect(diagnosePod(backingOff).problem?.reason).to.equal('CrashLoopBackOff');
+  });
+
   it('folds multi-line crash logs into one bounded line', () => {
     const p = crashingPod('p');
     p.status!.containerStatuses![0]!.lastState!.terminated!.message = `Error: boom\n    at load (/app/x.js:1:1)\n${'y'.repeat(5000)}`;

@@ -12,13 +12,10 @@ import {
 } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
-import { parseAllDocuments } from 'yaml';
-import { REPO_ROOT } from '../cluster/paths.js';
 import { useCluster, waitUntil } from '../cluster/harness.js';
 import { GROUP, PLURAL, VERSION } from '../../crds/modelservice.js';
 import type { Manager } from '../../operator/manager.js';
-import { counter, eventsFor, installCrd, kubectl, modelService, ModelServices, startOperator } from './operator-harness.js';
+import { counter, eventsFor, installConfig, type Installed, installCrd, modelService, ModelServices, removeClusterGrants, startOperator } from './operator-harness.js';
 
 /** The API status code a call was refused with, or 'allowed'. */
 async function outcome(call: Promise<unknown>): Promise<number | 'allowed'> {
@@ -29,28 +26,6 @@ async function outcome(call: Promise<unknown>): Promise<number | 'allowed'> {
     if (err instanceof ApiException) return err.code;
     throw err;
   }
-}
-
-interface Installed {
-  namespace: string;
-  serviceAccount: string;
-  clusterRoles: string[];
-  clusterRoleBindings: string[];
-}
-
-/** What `kubectl apply -k config/default` installs, read from the rendered manifests (names come from config/). */
-async function installConfig(kubeconfigPath: string): Promise<Installed> {
-  const rendered = await kubectl(kubeconfigPath, 'kustomize', path.join(REPO_ROOT, 'config/default'));
-  const docs = parseAllDocuments(rendered).map((d) => d.toJS() as { kind: string; metadata: { name: string; namespace?: string } });
-  await kubectl(kubeconfigPath, 'apply', '--server-side', '--force-conflicts', '-k', path.join(REPO_ROOT, 'config/default'));
-  const sa = docs.find((d) => d.kind === 'ServiceAccount');
-  if (!sa?.metadata.namespace) throw new Error('config/default renders no namespaced ServiceAccount');
-  return {
-    namespace: sa.metadata.namespace,
-    serviceAccount: sa.metadata.name,
-    clusterRoles: docs.filter((d) => d.kind === 'ClusterRole').map((d) => d.metadata.name),
-    clusterRoleBindings: docs.filter((d) => d.kind === 'ClusterRoleBinding').map((d) => d.metadata.name),
-  };
 }
 
 describe('@integration operator RBAC from config/', function () {
@@ -79,11 +54,7 @@ describe('@integration operator RBAC from config/', function () {
   after(async function () {
     // Cluster-wide grants go; the CRD stays (other suites' ModelServices depend on it) and so
     // does the namespace (deleting takes a while and nothing else uses it).
-    const rbac = cluster.kubeConfig.makeApiClient(RbacAuthorizationV1Api);
-    await Promise.all([
-      ...installed.clusterRoleBindings.map((name) => rbac.deleteClusterRoleBinding({ name }).catch(() => undefined)),
-      ...installed.clusterRoles.map((name) => rbac.deleteClusterRole({ name }).catch(() => undefined)),
-    ]);
+    await removeClusterGrants(cluster.kubeConfig, installed);
   });
 
   afterEach(async function () {

@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import { parse } from 'yaml';
 import type { ModelServiceSpec } from '../../crds/modelservice.js';
 import { serverConfigSchema } from '../../contract/server-config.js';
-import { BUNDLED_FIELD_READER, BUNDLED_MRZ_READER, BUNDLED_PLATE_READER, buildConfigMap, buildServerConfig, configHash } from '../../operator/builders/server-config.js';
+import { PLATE_COUNTRIES } from '../../contract/plate-layouts.js';
+import { BUNDLED_FIELD_READER, BUNDLED_MRZ_READER, BUNDLED_PLATE_READER, buildConfigMap, buildServerConfig, configHash, usesPlateReader } from '../../operator/builders/server-config.js';
 import { InvalidSpecError } from '../../operator/builders/model-source.js';
 import { desiredState } from '../../operator/desired-state.js';
 import { SHA, config, fullModelService, modelService } from './fixtures.js';
@@ -44,6 +45,23 @@ describe('server ConfigMap builder', () => {
     expect(c.model.version).to.equal(undefined);
   });
 
+  it('asks the server to exit with its reason when the model cannot be served (the status reads it)', () => {
+    expect(buildServerConfig(modelService(), config).server?.exitOnModelError).to.equal(true);
+  });
+
+  it('serves the API under spec.ingress.path too, since the Ingress keeps the prefix in the path', () => {
+    expect(buildServerConfig(modelService({ ingress: { host: 'a.example.com', path: '/plates' } }), config).server?.basePath).to.equal('/plates');
+    expect(buildServerConfig(modelService({ ingress: { host: 'a.example.com', path: '/' } }), config).server?.basePath).to.equal(undefined);
+    expect(buildServerConfig(modelService(), config).server?.basePath).to.equal(undefined);
+  });
+
+  it('points the server at the model in its image for a bundled:// model', () => {
+    const c = buildServerConfig(modelService({ model: { uri: 'bundled://plate-detector' } }), config);
+    expect(c.model.path).to.equal('/app/models/plate-detector.onnx');
+    // The bundled recognizer is no detector: the operator refuses it rather than a crash-looping pod.
+    expect(() => buildServerConfig(modelService({ model: { uri: 'bundled://plate-reader' } }), config)).to.throw(InvalidSpecError, /bundled:\/\/plate-detector/);
+  });
+
   it('refuses a model URI the CRD should have refused, instead of building a broken pod', () => {
     expect(() => buildServerConfig(modelService({ model: { uri: 's3://bucket/m.onnx' } }), config)).to.throw(InvalidSpecError, /s3:/);
     expect(() => buildServerConfig(modelService({ model: { uri: 'pvc://models/../etc/passwd' } }), config)).to.throw(InvalidSpecError);
@@ -56,7 +74,7 @@ describe('server ConfigMap builder', () => {
 
     it('passes formats and retry to every OCR class, and the server accepts them', () => {
       const formats = ['LL-DDD-LL', "DDD 'TU' DDDD", 'DLLLDDD'];
-      const built = buildServerConfig(ocrSpec({ formats, retry: false }), config);
+      const built = buildServerConfig(ocrSpec({ formats, retry: false, reader: 'tesseract' }), config);
       const c = serverConfigSchema.parse(built);
       for (const cls of ['plate', 'sign']) {
         expect(c.ocr.classes[cls], cls).to.deep.include({ formats, retry: false });
@@ -66,26 +84,43 @@ describe('server ConfigMap builder', () => {
       expect(built.ocr?.classes?.plate?.formats).to.not.equal(built.ocr?.classes?.sign?.formats);
     });
 
-    it('retries by default when formats are set, and leaves both out without formats so existing configs do not change', () => {
+    it('corrects to no layout unless asked: formats and retry are left out without formats or countries', () => {
       const withFormats = buildServerConfig(ocrSpec({ formats: ['LL-DDD-LL'] }), config);
       expect(withFormats.ocr?.classes?.plate).to.deep.include({ formats: ['LL-DDD-LL'], retry: true });
       const without = buildServerConfig(ocrSpec({ retry: false }), config).ocr?.classes?.plate;
-      expect(without).to.not.have.any.keys('formats', 'retry', 'recognizer');
+      expect(without).to.not.have.any.keys('formats', 'retry');
     });
 
-    it('reader plate-reader reads with the recognizer shipped in the server image, tesseract as the fallback', () => {
+    it("countries opt into their plate layouts, after the formats given and without repeats", () => {
+      const built = buildServerConfig(ocrSpec({ formats: ['LL-DDD-LL', 'DDDD'], countries: ['FR', 'GB', 'TN'] }), config);
+      const c = serverConfigSchema.parse(built);
+      expect(c.ocr.classes.plate!.formats).to.deep.equal(['LL-DDD-LL', 'DDDD', 'LLDD LLL', "DDD 'TU' DDDD"]);
+      expect(c.ocr.classes.plate!.retry).to.equal(true);
+      // every country's templates parse: the server would refuse to start otherwise
+      const all = serverConfigSchema.parse(buildServerConfig(ocrSpec({ countries: [...PLATE_COUNTRIES] }), config));
+      expect(all.ocr.classes.plate!.formats).to.include.members(['LL DD LL DDDD', 'L LL DDDD', 'LLLDLDD']);
+    });
+
+    it('reader auto (the default) reads plate classes with the bundled recognizer and no tesseract, other classes with tesseract', () => {
+      const c = serverConfigSchema.parse(buildServerConfig(ocrSpec({}), config));
+      expect(c.ocr.classes.plate!.recognizer).to.deep.equal({ model: '/app/models/plate-reader.onnx', fallback: false, views: 3 });
+      expect(c.ocr.classes.sign!.recognizer).to.equal(undefined);
+      expect(usesPlateReader(undefined, 'licence-plate')).to.equal(true);
+      expect(usesPlateReader('auto', 'id-card')).to.equal(false);
+      expect(BUNDLED_PLATE_READER).to.equal('/app/models/plate-reader.onnx');
+    });
+
+    it('reader plate-reader reads every class with the recognizer shipped in the server image, tesseract off the path', () => {
       const built = buildServerConfig(ocrSpec({ reader: 'plate-reader', formats: ['LL-DDD-LL'] }), config);
       const c = serverConfigSchema.parse(built);
-      for (const cls of ['plate', 'sign']) expect(c.ocr.classes[cls]!.recognizer, cls).to.deep.equal({ model: '/app/models/plate-reader.onnx', fallback: true, views: 3 });
-      expect(BUNDLED_PLATE_READER).to.equal('/app/models/plate-reader.onnx');
+      for (const cls of ['plate', 'sign']) expect(c.ocr.classes[cls]!.recognizer, cls).to.deep.equal({ model: '/app/models/plate-reader.onnx', fallback: false, views: 3 });
       // The ConfigMap carries it too.
       const cm = buildConfigMap(ocrSpec({ reader: 'plate-reader' }), config);
       expect(serverConfigSchema.parse(parse(cm.data['config.yaml']!)).ocr.classes.plate!.recognizer?.model).to.equal(BUNDLED_PLATE_READER);
     });
 
-    it('reader tesseract, or no reader, gives no recognizer', () => {
-      expect(buildServerConfig(ocrSpec({}), config).ocr?.classes?.plate).to.not.have.property('recognizer');
-      expect(buildServerConfig(ocrSpec({ reader: 'tesseract' }), config).ocr?.classes?.plate).to.not.have.property('recognizer');
+    it('reader tesseract gives no recognizer', () => {
+      for (const cls of ['plate', 'sign']) expect(buildServerConfig(ocrSpec({ reader: 'tesseract' }), config).ocr?.classes?.[cls], cls).to.not.have.property('recognizer');
     });
 
     it('refuses a template the server cannot parse as an invalid spec naming it, instead of a server that will not start', () => {

@@ -130,3 +130,27 @@ describe('HTTP API: cross-cutting', function () {
     expect(ui.text).to.include('swagger-ui');
   });
 });
+
+describe('HTTP API: under a path prefix (server.basePath, from spec.ingress.path)', function () {
+  let s: RunningServer;
+  before(async () => {
+    s = await startTestServer({ model: { path: join(MODELS, 'yolov5-const.onnx'), name: 'plates' }, server: { basePath: '/models/plates/' } });
+  });
+  after(() => s?.shutdown());
+
+  it('answers the whole API under the prefix an Ingress keeps in the path, and still at the root', async () => {
+    const r = await request(s.url).post('/models/plates/v1/detect?confidence=0.3').set('Content-Type', 'image/jpeg').send(await grey(64, 48)).expect(200);
+    expect(r.body.model.name).to.equal('plates');
+    await request(s.url).get('/models/plates/v2/models/plates/ready').expect(200);
+    await request(s.url).get('/models/plates/readyz').expect(200);
+    await request(s.url).post('/v1/detect').set('Content-Type', 'image/jpeg').send(await grey(64, 48)).expect(200);
+    // Validation errors are the API's own, not an express 404.
+    const bad = await request(s.url).post('/models/plates/v1/detect?confidence=7').set('Content-Type', 'image/jpeg').send(await grey(64, 48)).expect(400);
+    expect(bad.body.error.message).to.include('confidence');
+  });
+
+  it('strips only a whole path segment', async () => {
+    await request(s.url).get('/models/platesX/v1/models').expect(404);
+    await request(s.url).get('/models/plates').expect(404);
+  });
+});

@@ -96,12 +96,14 @@ describe('OCR plate formats: correction', () => {
     expect(fit('6XHTA34')).to.deep.include({ changed: 1, dropped: 0, cost: 1 });
   });
 
-  it('drops a spurious character when that is the cheapest explanation', () => {
-    // an unsure extra S between A and 8 (1ABA889): dropping it beats any other fit
-    expect(matchFormats(read('1 A B A S40 8 8 9'), DEMO, PLATES)).to.deep.include({ template: 'DLLLDDD', text: '1ABA889', dropped: 1 });
-    expect(fit('T7JXP474')?.text).to.equal('7JXP474');
-    // the cost of a drop grows with the character's confidence
-    expect(matchTemplate(read('1 A B A S40 8 8 9'), DEMO[2]!, PLATES)!.cost).to.be.lessThan(matchTemplate(read('1 A B A S 8 8 9'), DEMO[2]!, PLATES)!.cost);
+  it('never drops a character: a read with one too many fits no layout and stays as read', () => {
+    // an unsure extra S between A and 8 (1ABA889 with an S): dropping it would fit DLLLDDD, but a
+    // correction only substitutes
+    expect(matchTemplate(read('1 A B A S40 8 8 9'), DEMO[2]!, PLATES)).to.equal(undefined);
+    expect(matchFormats(read('1 A B A S40 8 8 9'), DEMO, PLATES)?.template).to.not.equal('DLLLDDD');
+    expect(fit('T7JXP474')?.text).to.not.equal('7JXP474');
+    // a separator read where the layout has none may go
+    expect(matchTemplate(readFromText('7AB-C123'), DEMO[2]!, PLATES)).to.deep.include({ text: '7ABC123', dropped: 1 });
   });
 
   it('prefers the alternative tesseract offered over a confusion guess', () => {
@@ -119,9 +121,9 @@ describe('OCR plate formats: correction', () => {
     expect(fillSlot(read('S90,50')[0]!, 'digit', PLATES)!.cost).to.be.lessThan(fillSlot(read('S90')[0]!, 'digit', PLATES)!.cost);
   });
 
-  it('puts back a fixed character that is missing, and replaces a misread one', () => {
-    expect(fit('123T4567')).to.deep.include({ text: '123 TU 4567', changed: 1 });
+  it('replaces a misread fixed character, but never puts back a missing one', () => {
     expect(fit('123TV4567')).to.deep.include({ text: '123 TU 4567', changed: 1 });
+    expect(matchTemplate(readFromText('123T4567'), DEMO[1]!, PLATES)).to.equal(undefined);
   });
 
   it('uses separators in the read as evidence but does not need them', () => {

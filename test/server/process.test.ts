@@ -110,6 +110,28 @@ describe('visionops-server process', function () {
     expect(p.stderr.join('\n')).to.include('inference.workers');
   });
 
+  it('server.exitOnModelError: a file that is not a model makes it exit 3 saying why; without it, it stays up unready', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'visionops-cli-'));
+    const model = join(dir, 'not-a-model.onnx');
+    await writeFile(model, 'this is a text file, not an ONNX protobuf\n');
+    const cfg = join(dir, 'server.yaml');
+    await writeFile(cfg, `model:\n  path: ${model}\nserver:\n  port: 0\n  exitOnModelError: true\nocr:\n  enabled: false\n`);
+    const p = run(['--config', cfg]);
+    expect(await p.exit).to.equal(3);
+    const exiting = p.lines.find((l) => l.message === 'the model cannot be served: exiting');
+    expect(exiting?.reason).to.be.a('string').and.to.include(`cannot serve ${model}`);
+
+    await writeFile(cfg, `model:\n  path: ${model}\nserver:\n  port: 0\nocr:\n  enabled: false\n`);
+    const stays = run(['--config', cfg]);
+    try {
+      await waitFor('the load failure log', () => stays.lines.find((l) => l.message === 'model failed to load; the server stays unready'));
+      const early = await Promise.race([stays.exit, new Promise((r) => setTimeout(() => r('running'), 1000))]);
+      expect(early).to.equal('running');
+    } finally {
+      stays.child.kill('SIGKILL');
+    }
+  });
+
   it('fetch exits 2 with one clear line when the model cannot be fetched', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'visionops-cli-'));
     const p = run(['fetch', '--uri', 'http://127.0.0.1:9/model.onnx', '--dest', join(dir, 'm.onnx'), '--retries', '0']);

@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import request from 'supertest';
 import type { RunningServer } from '../../inference-server/server.js';
-import { ctcGreedy, readConfidence } from '../../inference-server/ocr/ctc.js';
+import { calibratedConfidence, ctcGreedy, greedyPathLogProb, minCharLogProb, readConfidence } from '../../inference-server/ocr/ctc.js';
 import { resultFromRead } from '../../inference-server/ocr/reader.js';
 import { areaWeights, greyAt, recognizerInput } from '../../inference-server/ocr/recognizer-input.js';
 import { parseRecognizerSpec, RECOGNIZER_METADATA_KEY, RecognizerLoadError, TextRecognizer } from '../../inference-server/ocr/recognizer.js';
 import { ocrClassSchema } from '../../contract/server-config.js';
 import { betterView, viewBoxes } from '../../inference-server/ocr/recognizer-views.js';
-import { DEMO_PLATE_FORMATS, demoPlateOcr, PLATE_CHARSET } from '../../inference-server/ocr/plate-rule.js';
+import { plateOcr, PLATE_CHARSET } from '../../inference-server/ocr/plate-rule.js';
 import { FIXTURES, startTestServer } from './helpers.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -95,8 +95,32 @@ describe('CTC decoding', () => {
     expect(() => ctcGreedy(new Float32Array(7), 2, 4, alphabet)).to.throw(/expected 2x4/);
   });
 
-  it('corrects a read to the class layouts with the alternatives, within the charset', () => {
-    const cfg = ocrClassSchema.parse({ charset: PLATE_CHARSET, formats: DEMO_PLATE_FORMATS });
+  it('scores the greedy path and its weakest character, and maps them through the calibration', () => {
+    const { probs, steps } = cols([
+      [0.9, 0.05, 0.03, 0.02],
+      [0.1, 0.8, 0.05, 0.05],
+      [0.2, 0.1, 0.1, 0.6],
+    ]);
+    expect(greedyPathLogProb(probs, steps, 4)).to.be.closeTo(Math.log(0.9 * 0.8 * 0.6), 1e-6);
+    const read = ctcGreedy(probs, steps, 4, alphabet);
+    expect(minCharLogProb(read)).to.be.closeTo(Math.log(0.6), 1e-6);
+    expect(minCharLogProb([])).to.equal(-30);
+    const cal = { kind: 'logistic' as const, features: ['pathLogProb', 'minCharLogProb'] as ['pathLogProb', 'minCharLogProb'], weights: [2, 1] as [number, number], bias: 3 };
+    expect(calibratedConfidence(cal, -1, -0.5)).to.be.closeTo(1 / (1 + Math.exp(-(2 * -1 + -0.5 + 3))), 1e-12);
+    // a less likely path is never more confident
+    expect(calibratedConfidence(cal, -3, -0.5)).to.be.below(calibratedConfidence(cal, -1, -0.5));
+  });
+
+  it('reads all 36 characters, and with the plate charset never drops one', () => {
+    const cfg = ocrClassSchema.parse({ charset: PLATE_CHARSET });
+    const ch = (x: string) => ({ choices: [{ ch: x, conf: 0.9 }] });
+    const r = resultFromRead([...'UU431HVIOQ'].map(ch), 0.8, cfg);
+    expect(r).to.deep.include({ rawText: 'UU431HVIOQ', text: 'UU431HVIOQ', confidence: 0.8 });
+    expect(r.format).to.equal(undefined);
+  });
+
+  it('corrects a read to the layouts of a class that opts into them, one character for one, within the charset', () => {
+    const cfg = ocrClassSchema.parse({ charset: 'A-HJ-NPR-Z0-9', formats: ['LL-DDD-LL', 'DLLLDDD'] });
     const ch = (...c: [string, number][]) => ({ choices: c.map(([x, conf]) => ({ ch: x, conf })) });
     // "AB-123-CD" read with an O (outside the charset) for the D and a 0 in a letter slot
     const read = [ch(['A', 0.9]), ch(['B', 0.9]), ch(['1', 0.9]), ch(['2', 0.9]), ch(['3', 0.9]), ch(['0', 0.6], ['C', 0.3]), ch(['O', 0.5], ['D', 0.4])];
@@ -106,6 +130,10 @@ describe('CTC decoding', () => {
     expect(r.format).to.equal('LL-DDD-LL');
     expect(r.formatCost).to.be.greaterThan(0);
     expect(r.confidence).to.equal(0.8);
+    // one character too many: no layout fits, the read is returned as read
+    const long = resultFromRead([...read, ch(['7', 0.9])], 0.8, cfg);
+    expect(long).to.deep.include({ text: 'AB1230D7' });
+    expect(long.format).to.equal(undefined);
   });
 });
 
@@ -143,6 +171,11 @@ describe('text recognizer model loading', () => {
     expect(parseRecognizerSpec({ [RECOGNIZER_METADATA_KEY]: JSON.stringify(ok) })).to.include({ height: 32, width: 128, alphabet: 'AB' });
     expect(() => parseRecognizerSpec({ [RECOGNIZER_METADATA_KEY]: JSON.stringify({ ...ok, resample: 'bilinear' }) })).to.throw(/resample "bilinear" is not supported/);
     expect(() => parseRecognizerSpec({ [RECOGNIZER_METADATA_KEY]: JSON.stringify({ ...ok, height: 2 }) })).to.throw(/height must be a number in \[8, 256\]/);
+    // a calibration, when there is one, must be one the server can compute
+    const calibration = { kind: 'logistic', features: ['pathLogProb', 'minCharLogProb'], weights: [0.5, 1.5], bias: 4 };
+    expect(parseRecognizerSpec({ [RECOGNIZER_METADATA_KEY]: JSON.stringify({ ...ok, calibration }) }).calibration).to.deep.equal(calibration);
+    expect(parseRecognizerSpec({ [RECOGNIZER_METADATA_KEY]: JSON.stringify(ok) }).calibration).to.equal(undefined);
+    expect(() => parseRecognizerSpec({ [RECOGNIZER_METADATA_KEY]: JSON.stringify({ ...ok, calibration: { ...calibration, weights: [1] } }) })).to.throw(/calibration must be/);
   });
 
   it('refuses a detector model and a missing file with a reason', async () => {
@@ -169,14 +202,33 @@ describe('bundled plate reader, end to end through the server', function () {
     s = undefined;
   });
 
-  it('reads the smoke plate with the recognizer alone, confidently, without a tesseract job', async () => {
-    s = await startTestServer({ model: { path: DETECTOR }, ocr: { enabled: true, workers: 1, classes: { plate: demoPlateOcr(READER) } } });
+  it('reads the smoke plate with the recognizer alone, without tesseract workers or layouts', async () => {
+    s = await startTestServer({ model: { path: DETECTOR }, ocr: { enabled: true, workers: 1, classes: { plate: plateOcr(READER) } } });
+    const ready = await request(s.url).get('/readyz').expect(200);
+    expect(ready.body.checks).to.have.property('recognizer');
+    expect(ready.body.checks, 'no tesseract workers for a class the recognizer reads').to.not.have.property('ocr');
     const res = await request(s.url).post('/v1/read').set('Content-Type', 'image/jpeg').send(readFileSync(SMOKE)).expect(200);
-    const plates = (res.body as { detections: { class: string; text: string; textConfidence: number; textFormat?: string }[] }).detections;
+    const plates = (res.body as { detections: { class: string; text: string; textConfidence: number; textUncertain: boolean; textFormat?: string }[] }).detections;
     expect(plates).to.have.length(1);
-    expect(plates[0]).to.include({ class: 'plate', text: 'ZF89CYC', textFormat: 'LLDD LLL' });
-    expect(plates[0]!.textConfidence).to.be.above(0.9);
+    expect(plates[0]).to.include({ class: 'plate', text: 'ZF89CYC', rawText: 'ZF89CYC' });
+    expect(plates[0]!.textFormat).to.equal(undefined);
+    // the bundled reader carries its calibration: the confidence is a probability, flagged below 0.9
+    expect(plates[0]!.textConfidence).to.be.within(0, 1);
+    expect(plates[0]!.textUncertain).to.equal(plates[0]!.textConfidence < 0.9);
     expect(s.service.ocrJobs, 'tesseract jobs').to.equal(0);
+  });
+
+  it('flags a read as uncertain below the class threshold, and not below a threshold of 0', async () => {
+    const classes = (uncertainBelow: number) => ({ plate: { ...plateOcr(READER), uncertainBelow } });
+    s = await startTestServer({ model: { path: DETECTOR }, ocr: { enabled: true, workers: 1, classes: classes(1) } });
+    const res = await request(s.url).post('/v1/read').set('Content-Type', 'image/jpeg').send(readFileSync(SMOKE)).expect(200);
+    const [plate] = (res.body as { detections: { text: string; textConfidence: number; textUncertain: boolean }[] }).detections;
+    expect(plate).to.include({ text: 'ZF89CYC', textUncertain: true });
+    expect(plate!.textConfidence).to.be.below(1);
+    await s.shutdown();
+    s = await startTestServer({ model: { path: DETECTOR }, ocr: { enabled: true, workers: 1, classes: classes(0) } });
+    const again = await request(s.url).post('/v1/read').set('Content-Type', 'image/jpeg').send(readFileSync(SMOKE)).expect(200);
+    expect(again.body.detections[0]).to.include({ text: 'ZF89CYC', textUncertain: false });
   });
 
   it('batches every plate of an image into one recognizer run and reads each', async () => {
@@ -197,7 +249,7 @@ describe('bundled plate reader, end to end through the server', function () {
   it('stays up but unready, naming the file, when the recognizer is not one', async () => {
     s = await startTestServer({
       model: { path: DETECTOR },
-      ocr: { enabled: true, workers: 1, classes: { plate: { ...demoPlateOcr(), recognizer: { model: DETECTOR } } } },
+      ocr: { enabled: true, workers: 1, classes: { plate: plateOcr(DETECTOR) } },
     });
     const ready = await request(s.url).get('/readyz').expect(503);
     expect(ready.body.checks.recognizer.ok).to.equal(false);
