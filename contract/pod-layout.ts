@@ -39,14 +39,14 @@ export const BUNDLED_MODEL_FILES = {
   documentDetector: 'models/document-detector.onnx',
   /** CRNN + CTC MRZ line reader, models/mrz-reader.md */
   mrzReader: 'models/mrz-reader.onnx',
-  /** CRNN + CTC visual-zone field reader, models/field-reader.md */
+  /** CRNN + CTC visual-zone field reader (training/documents/recognizer.py --task field); not trained and not shipped yet */
   fieldReader: 'models/field-reader.onnx',
 } as const;
 
 export type BundledModel = keyof typeof BUNDLED_MODEL_FILES;
 
 /** The bundled models a ModelService can serve as its detector (`spec.model.uri: bundled://<file name>`). */
-export const BUNDLED_DETECTORS: readonly BundledModel[] = ['plateDetector'];
+export const BUNDLED_DETECTORS: readonly BundledModel[] = ['plateDetector', 'documentDetector'];
 
 /** `plate-detector` for models/plate-detector.onnx: the name `bundled://` uses. */
 export function bundledModelName(model: BundledModel): string {

@@ -48,7 +48,8 @@ export const DEFAULTS = {
   archiveAccessMode: 'ReadWriteOnce',
   documentsMaxDocuments: SHARED_DEFAULTS.documents.maxDocuments,
   documentsZoneConfidence: SHARED_DEFAULTS.documents.zoneConfidence,
-  documentsFieldReader: true,
+  // the project has not trained a field reader yet (models/README.md): the MRZ alone by default
+  documentsFieldReader: false,
 } as const;
 
 export const OCR_READERS = ['auto', 'tesseract', 'plate-reader'] as const;
@@ -220,8 +221,9 @@ const documents = Type.Object(
       Type.Boolean({
         default: DEFAULTS.documentsFieldReader,
         description:
-          "Also read the visual zone's fields (surname, dates, ...) with the field reader shipped in the server image, to fill fields when " +
-          'the MRZ fails its checks and to report where the two zones disagree. false: the MRZ alone.',
+          "Also read the visual zone's fields (surname, dates, ...) with a field reader at /app/models/field-reader.onnx, to fill fields when " +
+          'the MRZ fails its checks and to report where the two zones disagree. The project image bundles none yet: true needs a custom ' +
+          'image with that file, or the pods stay unready. false (default): the fields come from the MRZ alone.',
       }),
     ),
     maxDocuments: Type.Optional(

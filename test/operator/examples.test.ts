@@ -26,8 +26,10 @@ describe('examples', () => {
 
   it('id-document.yaml runs the documents pipeline with the bundled readers and no archive', () => {
     const cm = desiredState(example('id-document.yaml'), config).apply.find((c) => c.kind === 'ConfigMap') as { data: Record<string, string> };
-    const server = parse(cm.data['config.yaml']!) as { documents?: { mrzReader: string; fieldReader?: string; archive: boolean }; ocr: { enabled: boolean }; archive?: unknown };
-    expect(server.documents).to.deep.include({ mrzReader: '/app/models/mrz-reader.onnx', fieldReader: '/app/models/field-reader.onnx', archive: false });
+    const server = parse(cm.data['config.yaml']!) as { model: { path: string }; documents?: { mrzReader: string; fieldReader?: string; archive: boolean }; ocr: { enabled: boolean }; archive?: unknown };
+    expect(server.model.path).to.equal('/app/models/document-detector.onnx');
+    expect(server.documents).to.deep.include({ mrzReader: '/app/models/mrz-reader.onnx', archive: false });
+    expect(server.documents).to.not.have.property('fieldReader');
     expect(server.ocr.enabled).to.equal(false);
     expect(server.archive).to.equal(undefined);
   });

@@ -138,17 +138,17 @@ describe('server ConfigMap builder', () => {
   describe('pipeline', () => {
     const ids = (spec: Partial<ModelServiceSpec> = {}) => modelService({ pipeline: 'documents', model: { uri: 'https://models.example.com/document-detector.onnx', sha256: SHA }, ...spec });
 
-    it('documents: the bundled MRZ and field readers, no tesseract, the spec\'s settings', () => {
-      const c = serverConfigSchema.parse(parse(buildConfigMap(ids({ documents: { maxDocuments: 1, zoneConfidence: 0.3 } }), config).data['config.yaml']!));
+    it('documents: the bundled MRZ reader (and the field reader asked for), no tesseract, the spec\'s settings', () => {
+      const c = serverConfigSchema.parse(parse(buildConfigMap(ids({ documents: { fieldReader: true, maxDocuments: 1, zoneConfidence: 0.3 } }), config).data['config.yaml']!));
       expect(c.documents).to.deep.equal({ mrzReader: BUNDLED_MRZ_READER, fieldReader: BUNDLED_FIELD_READER, maxDocuments: 1, zoneConfidence: 0.3, archive: false });
       expect(BUNDLED_MRZ_READER).to.equal('/app/models/mrz-reader.onnx');
       expect(c.ocr.enabled).to.equal(false);
       expect(c.archive).to.equal(undefined);
     });
 
-    it('documents: defaults, and the MRZ alone when the field reader is turned off', () => {
-      expect(buildServerConfig(ids(), config).documents).to.deep.equal({ mrzReader: BUNDLED_MRZ_READER, fieldReader: BUNDLED_FIELD_READER, maxDocuments: 2, zoneConfidence: 0.25, archive: false });
-      expect(buildServerConfig(ids({ documents: { fieldReader: false } }), config).documents).to.not.have.property('fieldReader');
+    it('documents: defaults (the MRZ alone: no field reader is bundled), and the field reader when asked for', () => {
+      expect(buildServerConfig(ids(), config).documents).to.deep.equal({ mrzReader: BUNDLED_MRZ_READER, maxDocuments: 2, zoneConfidence: 0.25, archive: false });
+      expect(buildServerConfig(ids({ documents: { fieldReader: true } }), config).documents).to.have.property('fieldReader', BUNDLED_FIELD_READER);
     });
 
     it('documents: images are archived only when the ModelService enables its archive', () => {

@@ -55,7 +55,7 @@ describe('configuration', () => {
   it('reads the ID-document example: documents section with its defaults, archive off', () => {
     const c = loadConfig({ file: join(import.meta.dirname, '..', '..', 'examples', 'server', 'id-document.yaml') });
     expect(c.documents).to.deep.equal({
-      mrzReader: 'models/mrz-reader.onnx', fieldReader: 'models/field-reader.onnx', maxDocuments: 2, zoneConfidence: 0.25, archive: false,
+      mrzReader: 'models/mrz-reader.onnx', maxDocuments: 2, zoneConfidence: 0.25, archive: false,
     });
     expect(c.ocr.enabled).to.equal(false);
     expect(c.archive).to.equal(undefined);
