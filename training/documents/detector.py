@@ -286,7 +286,8 @@ def parse_args():
     ap.add_argument("--nbs", type=int, default=16, help="nominal batch: gradients are accumulated to it (yolov5 uses 64)")
     ap.add_argument("--freeze", type=int, default=5, help="first layers kept as initialised (0: none); with --init plate the "
                     "plate detector's stem and first stages, which saves their backward pass (the costliest on a CPU)")
-    ap.add_argument("--init", choices=["plate", "scratch"], default="plate")
+    ap.add_argument("--init", default="plate", help="plate (the bundled plate detector), scratch, or a run's best.pt to go on "
+                    "training (its anchors and weights; warmup shortened to the minimum)")
     ap.add_argument("--train-budget-s", type=float, default=0, help="after the first epoch, cut the epochs to fit")
     ap.add_argument("--epoch-val", type=int, default=0, help="validation views evaluated after each epoch (0: all); "
                     "the best epoch is chosen on them, the final numbers are on all")
@@ -326,8 +327,14 @@ def main():
     W, H = CANVAS
     ds = types.SimpleNamespace(shapes=np.tile(np.array([[W, H]], np.float32), (len(tr_imgs), 1)),
                                labels=[np.c_[l[:, :1], (l[:, 1:3] + l[:, 3:5]) / 2 / [W, H], (l[:, 3:5] - l[:, 1:3]) / [W, H]] for l in tr_labels])
-    anchors = Y.kmean_anchors(ds, n=det.anchors.numel() // 2, img_size=W, thr=HYP["anchor_t"], gen=300, verbose=False)
-    det.anchors[:] = torch.tensor(anchors, dtype=torch.float32).view_as(det.anchors) / det.stride.view(-1, 1, 1)
+    resume = a.init not in ("plate", "scratch")
+    if resume:
+        ckpt = torch.load(a.init, map_location="cpu", weights_only=False)
+        model.load_state_dict({k: v.float() for k, v in ckpt["model"].items()})
+        log(f"initialised from {a.init} (epoch {ckpt['epoch'] + 1} of its run, its anchors)")
+    else:
+        anchors = Y.kmean_anchors(ds, n=det.anchors.numel() // 2, img_size=W, thr=HYP["anchor_t"], gen=300, verbose=False)
+        det.anchors[:] = torch.tensor(anchors, dtype=torch.float32).view_as(det.anchors) / det.stride.view(-1, 1, 1)
     Y.check_anchor_order(det)
     log(f"anchors (px): {(det.anchors * det.stride.view(-1, 1, 1)).round().view(-1, 2).tolist()}")
     copied = 0
@@ -335,6 +342,8 @@ def main():
         copied = init_from_plate_detector(model, ROOT / "models/plate-detector.onnx", tr_imgs)
         log(f"initialised from models/plate-detector.onnx ({copied} tensors)")
     hyp = dict(HYP)
+    if resume:  # trained weights: no bias warmup from 0.1, the 50-batch minimum of momentum warmup only
+        hyp.update(warmup_epochs=0.0, warmup_bias_lr=hyp["lr0"])
     nl = det.nl
     hyp["box"] *= 3 / nl
     hyp["cls"] *= len(CLASSES) / 80 * 3 / nl
@@ -343,7 +352,7 @@ def main():
     compute_loss = Y.ComputeLoss(model)
     nbs = a.nbs
     accumulate = max(round(nbs / a.batch), 1)
-    frozen = [f"model.{i}." for i in range(a.freeze if a.init == "plate" else 0)]
+    frozen = [f"model.{i}." for i in range(a.freeze if a.init != "scratch" else 0)]
     for k, v in model.named_parameters():
         if any(k.startswith(f) for f in frozen):
             v.requires_grad = False
@@ -364,7 +373,7 @@ def main():
         mlflow.set_experiment("document-detector")
         with mlflow.start_run(run_name=run_name) as run:
             mlflow.log_params({"train_photos": a.use_n, "train_views": len(tr_imgs), "val_views": len(va_imgs), "epochs": a.epochs,
-                               "batch": a.batch, "nbs": a.nbs, "freeze": a.freeze if a.init == "plate" else 0, "init": a.init, "init_tensors": copied, "canvas": f"{W}x{H}", "export": "416x416",
+                               "batch": a.batch, "nbs": a.nbs, "freeze": a.freeze if a.init != "scratch" else 0, "init": a.init, "init_tensors": copied, "canvas": f"{W}x{H}", "export": "416x416",
                                "classes": ",".join(CLASSES), "params": n_params, "corner_sigma": CORNER_SIGMA,
                                "generator_version": GENERATOR_VERSION, "torch": torch.__version__, "yolov5": Y.yolov5.__version__,
                                "threads": a.workers, **{f"hyp_{k}": v for k, v in hyp.items()}})

@@ -300,6 +300,7 @@ def parse_args():
     ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--train-budget-s", type=float, default=0, help="fit the epochs (at most --epochs) to N seconds of training, "
                     "from the time of a few probe steps")
+    ap.add_argument("--init", type=Path, default=None, help="start from a run's best.pt (same task and shape) instead of from scratch")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--run-name", default=None)
@@ -339,6 +340,9 @@ def main():
     val_t = [c["text"] for c in val]
     log(f"{a.task}: train {len(train)} zones, val {len(val)} ({t_data:.0f}s)")
     model = LineReader(cfg["channels"], cfg["hidden"], len(alphabet) + 1)
+    if a.init:
+        model.load_state_dict(torch.load(a.init, map_location="cpu")["model"])
+        log(f"initialised from {a.init}")
     n_params = sum(p.numel() for p in model.parameters())
     steps = max(1, len(train) // a.batch)
     probe_s = 0.0
@@ -368,7 +372,7 @@ def main():
                                "margin_x": cfg["margin_x"], "margin_y": cfg["margin_y"], "jitter": str(cfg["jitter"]),
                                "channels": str(cfg["channels"]), "hidden": cfg["hidden"], "params": n_params, "alphabet": alphabet,
                                "corner_sigma": CORNER_SIGMA, "generator_version": GENERATOR_VERSION, "threads": a.workers,
-                               "train_budget_s": a.train_budget_s, "probe_step_s": round(probe_s, 3),
+                               "train_budget_s": a.train_budget_s, "init": str(a.init.relative_to(ROOT) if a.init and a.init.is_relative_to(ROOT) else a.init or "scratch"), "probe_step_s": round(probe_s, 3),
                                "torch": torch.__version__})
             mlflow.set_tags({"task": cfg["description"], "data": "synthetic (training/documents)"})
             log(f"{n_params} parameters, {steps} steps/epoch, {cfg['epochs']} epochs")
