@@ -236,7 +236,7 @@ const documents = Type.Object(
   {
     description:
       'Settings of the documents pipeline: spec.model is an ID-document detector (the bundled one: models/document-detector.onnx), the MRZ and ' +
-      'field readers are the ones shipped in the server image (/app/models/mrz-reader.onnx, field-reader.onnx). Images of identity documents ' +
+      'field readers are the ones at /app/models/mrz-reader.onnx and field-reader.onnx of the server image (the project image ships the MRZ reader, no field reader yet). Images of identity documents ' +
       'are archived only with spec.archive.enabled.',
   },
 );
