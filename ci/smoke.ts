@@ -12,7 +12,10 @@
  *
  * The result goes to MLflow through its REST API (no Python in the job): one run per smoke test in
  * the experiment MLFLOW_EXPERIMENT_NAME, with latencies and counts as metrics, what was tested as
- * params, and FINISHED or FAILED as the run status.
+ * params, and FINISHED or FAILED as the run status. When the server serves a registry version
+ * (/v1/models says `source: models:/<name>/<version>`), the run names that version and the version
+ * gets the tag `visionops.smoke/<environment>` with the latest result, so the registry shows how
+ * each version did where it serves.
  *
  * One self-contained file with only erasable TypeScript (no enums, no parameter properties, no
  * relative imports) so Node 22 runs it as it is, without npm ci: the monitor job needs nothing but
@@ -46,7 +49,7 @@ export interface SmokeResult {
   url: string;
   endpoint: string;
   image: { path: string; sha256: string; bytes: number; width?: number; height?: number; contentType: string };
-  model?: { name: string; version: string; classes: string[] };
+  model?: { name: string; version: string; classes: string[]; source?: string };
   /** Client-side wall time of each request, in order. */
   latenciesMs: number[];
   /** The server's own timings.totalMs of each answer. */
@@ -270,11 +273,11 @@ export async function runSmoke(opts: SmokeOptions): Promise<SmokeResult> {
 
   try {
     const res = await fetchWithTimeout(`${opts.url}/v1/models`, {}, opts.requestTimeoutMs);
-    const list = (await res.json()) as { models?: { name: string; version: string; ready: boolean; classes?: string[] }[] };
+    const list = (await res.json()) as { models?: { name: string; version: string; ready: boolean; classes?: string[]; source?: string }[] };
     const m = list.models?.[0];
     if (!res.ok || !m) fail(`/v1/models: HTTP ${res.status}, no model listed`);
     else {
-      result.model = { name: m.name, version: m.version, classes: m.classes ?? [] };
+      result.model = { name: m.name, version: m.version, classes: m.classes ?? [], ...(m.source ? { source: m.source } : {}) };
       if (!m.ready) fail(`/v1/models: model ${m.name} is not ready`);
     }
   } catch (err) {
@@ -424,6 +427,24 @@ export function runContext(env: Env): { runName: string; tags: Record<string, st
 
 const kv = (o: Record<string, string>) => Object.entries(o).map(([key, value]) => ({ key, value }));
 
+/** `models:/<name>/<version>` as the operator writes it into the server config; undefined for anything else. */
+export function registryVersion(source: string | undefined): { name: string; version: string } | undefined {
+  const m = /^models:\/([A-Za-z0-9][A-Za-z0-9_.-]*)\/([1-9][0-9]*)$/.exec(source ?? '');
+  return m ? { name: m[1]!, version: m[2]! } : undefined;
+}
+
+/**
+ * The smoke result on the registry version that served it: tag `visionops.smoke/<environment>`,
+ * e.g. "passed 2026-11-30T10:00:00Z run 1a2b...". Needs edit permission on the registered model.
+ */
+export async function tagServedVersion(client: MlflowClient, result: SmokeResult, environment: string, runId: string): Promise<string | undefined> {
+  const v = registryVersion(result.model?.source);
+  if (!v) return undefined;
+  const value = `${result.passed ? 'passed' : 'failed'} ${new Date(result.finishedAt).toISOString().replace(/\.\d{3}Z$/, 'Z')} run ${runId}`;
+  await client.call('POST', 'model-versions/set-tag', { name: v.name, version: v.version, key: `visionops.smoke/${environment}`, value });
+  return `models:/${v.name}/${v.version}`;
+}
+
 /** One MLflow run per smoke test: runs/create, runs/log-batch, runs/update. */
 export async function logSmoke(client: MlflowClient, experiment: string, result: SmokeResult, context: { runName: string; tags: Record<string, string> }): Promise<{ experimentId: string; runId: string }> {
   const experimentId = await client.experimentId(experiment);
@@ -460,7 +481,13 @@ export async function logSmoke(client: MlflowClient, experiment: string, result:
     params.model_name = result.model.name;
     params.model_version = result.model.version;
   }
+  const registered = registryVersion(result.model?.source);
+  if (registered) {
+    params.registered_model_name = registered.name;
+    params.registered_model_version = registered.version;
+  }
   const runTags: Record<string, string> = { classes: result.classes.join(',') };
+  if (result.model?.source) runTags.model_source = result.model.source;
   if (result.texts.length) runTags.texts = result.texts.join(',').slice(0, 5000);
   await client.call('POST', 'runs/log-batch', { run_id: runId, metrics, params: kv(params), tags: kv(runTags) });
   await client.call('POST', 'runs/update', { run_id: runId, status: result.passed ? 'FINISHED' : 'FAILED', end_time: t });
@@ -492,8 +519,14 @@ export async function main(argv: readonly string[], env: Env, out: (line: string
   }
   try {
     const experiment = settings.MLFLOW_EXPERIMENT_NAME?.trim() || 'visionops-smoke';
-    const { experimentId, runId } = await logSmoke(client, experiment, result, runContext(settings));
+    const context = runContext(settings);
+    const { experimentId, runId } = await logSmoke(client, experiment, result, context);
     out(`smoke: logged to ${client.baseUrl}/#/experiments/${experimentId}/runs/${runId}`);
+    // The run is what counts; a token without edit permission on the model only loses the tag.
+    await tagServedVersion(client, result, context.tags.environment ?? 'local', runId).then(
+      (tagged) => tagged && out(`smoke: tagged ${tagged} visionops.smoke/${context.tags.environment}`),
+      (e: unknown) => err(`smoke: could not tag the served registry version: ${e instanceof Error ? e.message : String(e)}`),
+    );
   } catch (e) {
     err(`smoke: logging to MLflow failed: ${e instanceof Error ? e.message : String(e)}`);
     return result.passed ? 3 : 1;

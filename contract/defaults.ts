@@ -28,6 +28,22 @@ export const SHARED_DEFAULTS = {
     requestTimeoutMs: 30_000,
     maxQueue: 64,
     shutdownTimeoutMs: 25_000,
+    /** after SIGTERM: readiness fails at once, requests are still served this long (endpoints catch up) */
+    drainDelayMs: 5_000,
+    /** the request line and headers must arrive within this */
+    headersTimeoutMs: 10_000,
+    /** the whole request (headers and body) must arrive within this */
+    bodyTimeoutMs: 30_000,
+  },
+  /** What one request may cost; see inference-server/budget/. */
+  budget: {
+    ocrMaxBoxes: 32,
+    recognizerBatch: 32,
+    cropsInFlight: 4,
+    /** the RSS the server may grow by over its idle RSS (measured after warm-up) before it refuses work */
+    memoryHeadroomBytes: 1 * GiB,
+    /** share of the container's memory limit (cgroup) the RSS bound never exceeds */
+    memoryLimitRatio: 0.85,
   },
   ocr: {
     language: 'eng',

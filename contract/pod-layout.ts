@@ -6,6 +6,12 @@
 /** The server's HTTP port in the pod (its config's server.port). */
 export const SERVER_PORT = 8080;
 
+/**
+ * The kubelet's probes' own port in the pod (the config's server.healthPort): on the API port they
+ * would queue behind client connections under load, and a slow liveness probe restarts a busy pod.
+ */
+export const HEALTH_PORT = 8081;
+
 /** The ConfigMap holding the server's config.yaml is mounted here. */
 export const CONFIG_DIR = '/etc/visionops';
 export const CONFIG_KEY = 'config.yaml';

@@ -117,6 +117,14 @@ export const serverConfigSchema = z
         requestTimeoutMs: z.number().int().min(100).max(600_000).default(D.server.requestTimeoutMs),
         maxQueue: z.number().int().min(0).max(100_000).default(D.server.maxQueue).describe('requests waiting for a worker before 503'),
         shutdownTimeoutMs: z.number().int().min(0).max(600_000).default(D.server.shutdownTimeoutMs),
+        drainDelayMs: z
+          .number().int().min(0).max(600_000).default(D.server.drainDelayMs)
+          .describe('after SIGTERM: fail readiness and keep serving this long before closing the listener (endpoint propagation)'),
+        healthPort: z
+          .number().int().min(0).max(65535).optional()
+          .describe('also serve /healthz, /readyz and /metrics on this port, so probes never queue behind client connections'),
+        headersTimeoutMs: z.number().int().min(100).max(600_000).default(D.server.headersTimeoutMs).describe('the request line and headers must arrive within this (408)'),
+        bodyTimeoutMs: z.number().int().min(100).max(3_600_000).default(D.server.bodyTimeoutMs).describe('the whole request, body included, must arrive within this (408)'),
         basePath: z
           .string()
           .regex(/^\/[^\s?#]*$/, 'a path starting with /')
@@ -128,12 +136,14 @@ export const serverConfigSchema = z
           .describe('exit (code 3, the reason in /dev/termination-log) when the model cannot be served, instead of staying unready'),
       })
       .strict()
+      .refine((s) => !s.healthPort || s.healthPort !== s.port, { path: ['healthPort'], message: 'must differ from server.port (the probes need a port of their own)' })
       .prefault({}),
     model: z
       .object({
         path: z.string().min(1).describe('path of the ONNX file'),
         name: z.string().regex(/^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$/i, 'letters, digits, - _ .').default('model'),
         version: z.string().min(1).default('1'),
+        source: z.string().min(1).optional().describe('where the model came from, e.g. models:/plate-detector/7 (reported by /v1/models)'),
         format: z.enum(MODEL_FORMATS).default(D.model.format),
         classes: z.array(z.string().min(1)).min(1).optional().describe('class names; else the model metadata'),
         inputSize: z.number().int().min(32).max(4096).optional().describe('square input side for dynamic models'),
@@ -147,6 +157,19 @@ export const serverConfigSchema = z
       })
       .strict()
       .prefault({}),
+    budget: z
+      .object({
+        ocrMaxBoxes: z.number().int().min(0).max(D.maxDetectionsLimit).default(D.budget.ocrMaxBoxes).describe('detections read per request, highest scores first; the rest are returned without text'),
+        ocrMinScore: z.number().min(0).max(1).optional().describe('detections scoring under this are not read (default: model.thresholds.confidence, whatever a request asks for)'),
+        recognizerBatch: z.number().int().min(1).max(1024).default(D.budget.recognizerBatch).describe('crops per text-recognizer run'),
+        cropsInFlight: z.number().int().min(1).max(256).default(D.budget.cropsInFlight).describe('tesseract crops one request prepares and holds at once'),
+        memoryHeadroom: byteSize.default(D.budget.memoryHeadroomBytes).describe('RSS the process may grow by over its idle RSS before it refuses work with 503'),
+        maxRss: byteSize.optional().describe('absolute RSS bound instead of idle + memoryHeadroom'),
+        memoryLimitRatio: z.number().gt(0).max(1).default(D.budget.memoryLimitRatio).describe("the bound never exceeds this share of the container's memory limit (cgroup)"),
+      })
+      .strict()
+      .prefault({})
+      .describe('what one request may cost: OCR boxes, batch sizes, crops in memory, and the memory bound of the process'),
     image: z
       .object({
         maxPixels: z.number().int().min(1).default(D.image.maxPixels).describe('decompression-bomb guard, from the header'),

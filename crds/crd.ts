@@ -38,6 +38,7 @@ export function buildModelServiceCrd() {
             { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Whether the model is served by every replica.' },
             { name: 'Replicas', type: 'integer', jsonPath: '.status.replicas', description: 'Server pods, ready or not.' },
             { name: 'Model', type: 'string', jsonPath: '.spec.model.uri', description: 'Requested model.' },
+            { name: 'Version', type: 'string', jsonPath: '.status.model.version', description: 'Registry version the ready pods serve (models:/ URIs).' },
             { name: 'URL', type: 'string', jsonPath: '.status.url', description: 'External URL (Ingress).' },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
             { name: 'Pipeline', type: 'string', jsonPath: '.spec.pipeline', priority: 1, description: 'detection, plates or documents (empty: plates with spec.ocr, else detection).' },

@@ -1,5 +1,6 @@
 import Type, { type Static } from 'typebox';
 import { MODEL_FORMATS, OCR_MODES, SHARED_DEFAULTS } from '../contract/defaults.js';
+import { HASH_TAG, MLFLOW_ENV, MODELS_URI_PATTERN } from '../contract/mlflow.js';
 import { PLATE_COUNTRIES } from '../contract/plate-layouts.js';
 import { BUNDLED_DETECTORS, bundledModelName } from '../contract/pod-layout.js';
 
@@ -50,6 +51,7 @@ export const DEFAULTS = {
   documentsZoneConfidence: SHARED_DEFAULTS.documents.zoneConfidence,
   // the project has not trained a field reader yet (models/README.md): the MRZ alone by default
   documentsFieldReader: false,
+  mlflowCaKey: 'ca.crt',
 } as const;
 
 export const OCR_READERS = ['auto', 'tesseract', 'plate-reader'] as const;
@@ -79,17 +81,61 @@ const thresholds = Type.Object(
   { description: 'Detection thresholds applied after the model runs.', default: {} },
 );
 
+/** Where a `models:/` URI is resolved and fetched from (spec.model.mlflow). */
+const mlflow = Type.Object(
+  {
+    trackingUri: Type.Optional(
+      Type.String({
+        maxLength: 2048,
+        pattern: '^https?://[^\\s/]+(/[^\\s]*)?$',
+        description: `MLflow tracking server (http or https) that holds the registry and serves the artifacts. Absent: the operator's ${MLFLOW_ENV.trackingUri}.`,
+      }),
+    ),
+    credentialsSecret: Type.Optional(
+      Type.String({
+        maxLength: 253,
+        pattern: DNS_SUBDOMAIN_PATTERN,
+        description:
+          `Secret in this namespace with MLflow's own variables as keys: ${MLFLOW_ENV.token}, or ${MLFLOW_ENV.username} and ${MLFLOW_ENV.password}. ` +
+          'The operator reads it to resolve aliases; the model fetch init container gets the keys as environment variables from the Secret.',
+      }),
+    ),
+    caBundle: Type.Optional(
+      Type.Object(
+        {
+          configMap: Type.String({ maxLength: 253, pattern: DNS_SUBDOMAIN_PATTERN, description: 'ConfigMap in this namespace holding the PEM certificates.' }),
+          key: Type.Optional(
+            Type.String({ maxLength: 253, pattern: '^[-._a-zA-Z0-9]+$', default: DEFAULTS.mlflowCaKey, description: 'Key of the PEM bundle in the ConfigMap.' }),
+          ),
+        },
+        { description: "CA certificates that sign the tracking server's TLS certificate, trusted besides the public roots." },
+      ),
+    ),
+    allowUnverified: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description:
+          `Serve a version that has no ${HASH_TAG} tag, without checking what is downloaded. Default false: such a version is refused ` +
+          '(ModelReady=False, reason ModelHashMissing).',
+      }),
+    ),
+  },
+  { description: 'The MLflow model registry a models:/ URI is resolved in.' },
+);
+
 const model = Type.Object(
   {
     uri: Type.String({
       minLength: 1,
       maxLength: 2048,
-      pattern: `^(pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/[^\\s]+|https?://[^\\s/]+(/[^\\s]*)?|${BUNDLED_URI_PATTERN})$`,
+      pattern: `^(pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/[^\\s]+|https?://[^\\s/]+(/[^\\s]*)?|${BUNDLED_URI_PATTERN}|models:/[^\\s]+)$`,
       description:
         'Where the ONNX model comes from. http(s)://host/path is downloaded by an init container before the server starts; ' +
         'pvc://claim/path/in/volume reads the file from that PersistentVolumeClaim in the same namespace, mounted read-only ' +
         '(with more than one replica on several nodes the volume must support ReadOnlyMany); ' +
-        'bundled://plate-detector serves the demo licence-plate detector shipped in the server image (no download, no network).',
+        'bundled://plate-detector serves the demo licence-plate detector shipped in the server image (no download, no network); ' +
+        'models:/<name>@<alias> or models:/<name>/<version> serves a version from the MLflow model registry (see mlflow): the operator ' +
+        `resolves the alias, pins the version in the pods, checks the file against the version's ${HASH_TAG} tag, and rolls the pods when the alias moves.`,
     }),
     sha256: Type.Optional(
       Type.String({
@@ -111,12 +157,13 @@ const model = Type.Object(
       Type.Integer({ minimum: 32, maximum: 4096, description: 'Square input side in pixels, for models with dynamic input shape. Static models use their own.' }),
     ),
     thresholds: Type.Optional(thresholds),
+    mlflow: Type.Optional(mlflow),
   },
   {
     description: 'The detection model to serve.',
     'x-kubernetes-validations': [
       {
-        rule: "!has(self.sha256) || self.uri.startsWith('http://') || self.uri.startsWith('https://')",
+        rule: "!has(self.sha256) || self.uri.startsWith('http://') || self.uri.startsWith('https://') || self.uri.startsWith('models:/')",
         message: 'sha256 applies to http(s) models only: a pvc:// or bundled:// model is read as it is',
         fieldPath: '.sha256',
       },
@@ -129,6 +176,21 @@ const model = Type.Object(
         rule: "!self.uri.startsWith('pvc://') || !(self.uri.contains('/../') || self.uri.endsWith('/..'))",
         message: 'a pvc:// path may not contain .. segments',
         fieldPath: '.uri',
+      },
+      {
+        rule: `!self.uri.startsWith('models:/') || self.uri.matches('${MODELS_URI_PATTERN}')`,
+        message: 'a registry model is models:/<name>@<alias> or models:/<name>/<version> (name: letters, digits, _ . -; version: a positive integer)',
+        fieldPath: '.uri',
+      },
+      {
+        rule: "!has(self.sha256) || !self.uri.startsWith('models:/')",
+        message: `sha256 does not apply to models:/ URIs: the hash comes from the version's ${HASH_TAG} tag`,
+        fieldPath: '.sha256',
+      },
+      {
+        rule: "!has(self.mlflow) || self.uri.startsWith('models:/')",
+        message: 'mlflow applies to models:/ URIs only',
+        fieldPath: '.mlflow',
       },
     ],
   },
@@ -461,7 +523,7 @@ export const modelServiceSpecSchema = Type.Object(
   },
 );
 
-const CONDITION_TYPES = ['Ready', 'ModelReady', 'Available', 'Progressing', 'Degraded'] as const;
+const CONDITION_TYPES = ['Ready', 'ModelReady', 'Available', 'Progressing', 'Degraded', 'ModelResolved', 'RegistryReachable'] as const;
 export type ConditionType = (typeof CONDITION_TYPES)[number];
 
 /** metav1.Condition, with the upstream field rules, so `kubectl wait --for=condition=Ready` works. */
@@ -501,8 +563,13 @@ export const modelServiceStatusSchema = Type.Object(
     model: Type.Optional(
       Type.Object(
         {
-          uri: Type.String({ description: 'URI of the model being served.' }),
+          uri: Type.String({ description: 'URI of the model being served, as spec.model.uri gave it.' }),
           sha256: Type.Optional(Type.String({ description: 'Verified SHA-256 of the model file, when known.' })),
+          resolvedUri: Type.Optional(Type.String({ description: 'For a registry model: the pinned version served, models:/<name>/<version>.' })),
+          version: Type.Optional(Type.String({ description: 'For a registry model: the version served.' })),
+          alias: Type.Optional(Type.String({ description: 'For a registry model: the alias the version was resolved from.' })),
+          runId: Type.Optional(Type.String({ description: 'For a registry model: the MLflow run that produced the version.' })),
+          source: Type.Optional(Type.String({ description: "For a registry model: the version's artifact location." })),
         },
         { description: 'The model the ready pods serve; it trails spec.model during a rollout.' },
       ),

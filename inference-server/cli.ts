@@ -5,17 +5,23 @@ import { parseArgs } from 'node:util';
 import { BUNDLED_MODEL_FILES, MODEL_LOAD_FAILED_EXIT_CODE } from '../contract/pod-layout.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { fetchModel, FetchError, writeTerminationMessage } from './fetch/model-fetch.js';
+import { credentialsFromEnv, fetchRegistryModel } from './fetch/registry-fetch.js';
 import { plateOcr } from './ocr/plate-rule.js';
 import { projectRoot } from './project-root.js';
+import { ListenError, PORT_UNAVAILABLE_EXIT_CODE } from './http/listen.js';
 import { startServer } from './server.js';
 
 const USAGE = `usage:
   visionops-server [serve] [--config FILE] [--model MODEL.onnx] [--port N]
   visionops-server fetch --uri https://... [--sha256 HEX] --dest /models/model.onnx [--retries N]
+  visionops-server fetch --uri models:/NAME/VERSION [--tracking-uri URL] [--sha256 HEX] --dest ... [--retries N] [--backoff-ms MS]
 
 serve   runs the HTTP inference server. Without --model or a config file it serves the bundled
         demo plate detector (models/plate-detector.onnx) and reads plates with OCR.
-fetch   downloads a model (init container): retries, sha256 check, atomic write.
+fetch   downloads a model (init container): retries, sha256 check, atomic write. A models:/ version
+        comes through the MLflow tracking server's artifact proxy (the one .onnx file of the
+        version's artifacts), with MLFLOW_TRACKING_URI and MLFLOW_TRACKING_TOKEN or
+        MLFLOW_TRACKING_USERNAME/PASSWORD from the environment.
 Environment: PORT, LOG_LEVEL, VISIONOPS_MODEL, VISIONOPS__<SECTION>__<KEY> (e.g. VISIONOPS__OCR__WORKERS=4).`;
 
 /** The bundled plate reader, when the checkout has it. */
@@ -72,10 +78,15 @@ async function serve(args: string[]): Promise<void> {
   const running = await startServer(config, { listenBeforeReady: true });
   let signalled = false;
   const stop = (signal: string) => {
-    if (signalled) return;
+    if (signalled) {
+      // A second signal (Ctrl-C again) ends the drain delay; in-flight requests still finish.
+      running.skipDrainDelay();
+      return;
+    }
     signalled = true;
     running.log.info('signal received', { signal });
-    running.shutdown().then(
+    // Ctrl-C at a terminal stops at once; SIGTERM (Kubernetes, docker stop) drains first.
+    running.shutdown(signal === 'SIGINT' ? { drainDelayMs: 0 } : {}).then(
       () => process.exit(0),
       (err: Error) => {
         running.log.error('shutdown failed', { err: err.message });
@@ -108,15 +119,40 @@ async function serve(args: string[]): Promise<void> {
 async function fetchCommand(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
-    options: { uri: { type: 'string' }, sha256: { type: 'string' }, dest: { type: 'string' }, retries: { type: 'string' } },
+    options: {
+      uri: { type: 'string' },
+      sha256: { type: 'string' },
+      dest: { type: 'string' },
+      retries: { type: 'string' },
+      'backoff-ms': { type: 'string' },
+      'tracking-uri': { type: 'string' },
+    },
   });
   if (!values.uri || !values.dest) throw new FetchError(`fetch needs --uri and --dest\n${USAGE}`, false);
+  const retries = values.retries === undefined ? undefined : Number(values.retries);
+  if (retries !== undefined && !(Number.isInteger(retries) && retries >= 0)) throw new FetchError(`--retries ${values.retries} is not a whole number`, false);
+  const backoffMs = values['backoff-ms'] === undefined ? undefined : Number(values['backoff-ms']);
+  if (backoffMs !== undefined && !(Number.isInteger(backoffMs) && backoffMs >= 0)) throw new FetchError(`--backoff-ms ${values['backoff-ms']} is not a whole number`, false);
+  const tuning = { ...(retries !== undefined ? { retries } : {}), ...(backoffMs !== undefined ? { backoffMs } : {}) };
   const started = Date.now();
+  if (values.uri.startsWith('models:/')) {
+    const got = await fetchRegistryModel({
+      uri: values.uri,
+      trackingUri: values['tracking-uri'] ?? process.env.MLFLOW_TRACKING_URI ?? '',
+      credentials: credentialsFromEnv(process.env),
+      dest: values.dest,
+      ...(values.sha256 ? { sha256: values.sha256 } : {}),
+      ...tuning,
+      log: (line) => console.error(line),
+    });
+    console.log(JSON.stringify({ msg: 'model fetched', uri: values.uri, dest: values.dest, ...got, ms: Date.now() - started }));
+    return;
+  }
   const got = await fetchModel({
     uri: values.uri,
     dest: values.dest,
     ...(values.sha256 ? { sha256: values.sha256 } : {}),
-    ...(values.retries ? { retries: Number(values.retries) } : {}),
+    ...tuning,
     log: (line) => console.error(line),
   });
   console.log(JSON.stringify({ msg: 'model fetched', uri: values.uri, dest: values.dest, ...got, ms: Date.now() - started }));
@@ -135,6 +171,12 @@ async function main(argv: string[]): Promise<void> {
       console.error(message);
       if (command === 'fetch') await writeTerminationMessage(message);
       process.exit(2);
+    }
+    if (err instanceof ListenError) {
+      console.error(`cannot start: ${err.message}`);
+      // Also the termination message: in a pod, the status says why without the logs.
+      await writeTerminationMessage(`cannot start: ${err.message}`);
+      process.exit(PORT_UNAVAILABLE_EXIT_CODE);
     }
     if (err instanceof Error && 'code' in err && err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
       console.error(`${err.message}\n\n${USAGE}`);

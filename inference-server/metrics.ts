@@ -4,9 +4,13 @@ import client from 'prom-client';
 export function createMetrics() {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
+  /** What the gauges below read at scrape time; the server points them at its service. */
+  const sources = { memoryBound: () => 0, memoryReserved: () => 0, tesseractJobs: () => 0 };
+  const finite = (v: number) => (Number.isFinite(v) ? v : 0);
   const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
   return {
     registry,
+    sources,
     httpRequests: new client.Counter({
       name: 'visionops_http_requests_total',
       help: 'HTTP requests by route, method and status',
@@ -53,6 +57,31 @@ export function createMetrics() {
       name: 'visionops_archive_failures_total',
       help: 'Images that could not be written to the archive',
       registers: [registry],
+    }),
+    memoryBound: new client.Gauge({
+      name: 'visionops_memory_bound_bytes',
+      help: 'RSS past which the server refuses new work (503 memory_pressure); see budget.memoryHeadroom',
+      registers: [registry],
+      collect() {
+        this.set(finite(sources.memoryBound()));
+      },
+    }),
+    memoryReserved: new client.Gauge({
+      name: 'visionops_memory_reserved_bytes',
+      help: 'Memory reserved by the requests in progress (bodies, decoded images)',
+      registers: [registry],
+      collect() {
+        this.set(finite(sources.memoryReserved()));
+      },
+    }),
+    tesseractJobs: new client.Counter({
+      name: 'visionops_ocr_tesseract_jobs_total',
+      help: 'tesseract jobs run (a detection may take several: second looks, recognizer fallbacks)',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(finite(sources.tesseractJobs()));
+      },
     }),
     modelReady: new client.Gauge({
       name: 'visionops_model_ready',

@@ -6,18 +6,20 @@ import { ApiError } from './errors.js';
 import { decodeImage, type ImageFormat } from './pipeline/decode.js';
 import { parseClassNames } from './pipeline/model-metadata.js';
 import { decodeOnnxMetadata } from './inference/onnx-metadata.js';
-import { InferenceTimeoutError, QueueFullError, WorkerCrashedError, WorkerPool } from './inference/worker-pool.js';
+import { InferenceTimeoutError, QueueFullError, WorkerCrashedError, WorkerPool, type RawInput, type RawResult } from './inference/worker-pool.js';
 import type { ModelShape } from './inference/protocol.js';
 import { usableCpus } from './inference/cpus.js';
 import { OcrReader, resultFromRead, type OcrResult } from './ocr/reader.js';
 import { better, readDetection } from './ocr/read-detection.js';
-import { TextRecognizer } from './ocr/recognizer.js';
+import { RecognizerThread as TextRecognizer } from './ocr/recognizer-thread.js';
 import { betterView, viewBoxes } from './ocr/recognizer-views.js';
 import { ImageArchive, sha256Async } from './archive/store.js';
 import { DocumentPipeline } from './documents/pipeline.js';
 import type { DocumentOut } from './documents/document-reader.js';
 import type { Logger } from './logging.js';
 import type { Metrics } from './metrics.js';
+import { Budgets, pixelEstimate } from './budget/budgets.js';
+import type { RequestBudget } from './budget/request-budget.js';
 
 /**
  * The server's work, without HTTP: model and OCR lifecycle, readiness, and one request through
@@ -50,6 +52,8 @@ export interface DetectResult {
   /** /v1/read with the document pipeline (config `documents`) */
   documents?: DocumentOut[];
   timings: Record<string, number>;
+  /** /v1/read: detections of OCR classes the request's budget left unread (see budget.ocrMaxBoxes, ocrMinScore) */
+  ocrSkipped?: number;
 }
 
 interface Check {
@@ -78,6 +82,7 @@ export class VisionService {
   private archive?: ImageArchive;
   private sweepTimer?: NodeJS.Timeout;
   private documents?: DocumentPipeline;
+  readonly budgets: Budgets;
 
   constructor(
     readonly config: ServerConfig,
@@ -85,6 +90,7 @@ export class VisionService {
     private readonly metrics: Metrics,
   ) {
     if (config.documents) this.documents = new DocumentPipeline(config.documents, log);
+    this.budgets = new Budgets(config);
   }
 
   get ocrClasses(): string[] {
@@ -105,6 +111,8 @@ export class VisionService {
     await Promise.all(jobs);
     if (this.model && this.documents) this.documents.checkClasses(this.model.classes);
     if (this.model) await this.warmUp();
+    const memory = this.budgets.memory.calibrate();
+    this.log.info('memory bound set', { idleRss: memory.idle, bound: memory.bound });
     this.metrics.modelReady.set(this.readiness().ready ? 1 : 0);
   }
 
@@ -142,7 +150,13 @@ export class VisionService {
     return this.pool?.queueDepth ?? 0;
   }
 
-  async detect(bytes: Buffer, requestId: string, overrides: Partial<Thresholds>, withOcr: boolean): Promise<DetectResult> {
+  async detect(
+    bytes: Buffer,
+    requestId: string,
+    overrides: Partial<Thresholds>,
+    withOcr: boolean,
+    budget: RequestBudget = this.budgets.internal(),
+  ): Promise<DetectResult> {
     if (!this.model || !this.pool || !this.warmedUp) {
       throw new ApiError(503, 'not_ready', `the model is not ready: ${this.readiness().checks.model?.reason ?? 'warming up'}`, { 'Retry-After': '5' });
     }
@@ -155,7 +169,19 @@ export class VisionService {
     if (withOcr && this.documents && !this.documents.readiness().ok) {
       throw new ApiError(503, 'not_ready', `document reading is not ready: ${this.documents.readiness().reason}`, { 'Retry-After': '5' });
     }
-    return this.run(bytes, requestId, overrides, withOcr, true);
+    return this.run(bytes, requestId, overrides, withOcr, true, budget);
+  }
+
+  /** The model on a client's own tensor (Open Inference Protocol /infer): its outputs as it produced them. */
+  async inferRaw(raw: RawInput, budget: RequestBudget): Promise<RawResult> {
+    if (!this.model || !this.pool || !this.warmedUp) {
+      throw new ApiError(503, 'not_ready', `the model is not ready: ${this.readiness().checks.model?.reason ?? 'warming up'}`, { 'Retry-After': '5' });
+    }
+    try {
+      return await this.pool.runRaw(raw, budget.signal);
+    } catch (err) {
+      throw this.inferenceError(err);
+    }
   }
 
   private async run(
@@ -164,19 +190,24 @@ export class VisionService {
     overrides: Partial<Thresholds>,
     withOcr: boolean,
     archive: boolean,
+    budget: RequestBudget,
   ): Promise<DetectResult> {
     const model = this.model!;
     const pool = this.pool!;
     const t0 = performance.now();
-    const image = await decodeImage(bytes, this.config.image.maxPixels);
+    const image = await decodeImage(bytes, this.config.image.maxPixels, (h) =>
+      budget.reservation?.grow(pixelEstimate(h.width, h.height), `a ${h.width}x${h.height} image`),
+    );
+    budget.check();
     const t1 = performance.now();
     const thresholds = { ...this.config.model.thresholds, ...overrides };
     let out;
     try {
-      out = await pool.infer({ pixels: image.pixels, width: image.width, height: image.height, thresholds });
+      out = await pool.infer({ pixels: image.pixels, width: image.width, height: image.height, thresholds }, budget.signal);
     } catch (err) {
       throw this.inferenceError(err);
     }
+    budget.check();
     const detections: DetectionOut[] = out.detections.map((d) => ({
       class: model.classes[d.classId] ?? String(d.classId),
       classId: d.classId,
@@ -191,16 +222,19 @@ export class VisionService {
       inferenceMs: out.timings.inferenceMs,
       postprocessMs: out.timings.postprocessMs,
     };
+    let ocrSkipped: number | undefined;
     if (withOcr) {
       const t2 = performance.now();
-      await this.readTexts(detections, out.pixels, image.width, image.height);
+      ocrSkipped = await this.readTexts(detections, out.pixels, image.width, image.height, budget);
       timings.ocrMs = performance.now() - t2;
+      budget.check();
     }
     let documents: DocumentOut[] | undefined;
     if (withOcr && this.documents) {
       const t2 = performance.now();
-      documents = await this.readDocuments(out.pixels, image.width, image.height, detections);
+      documents = await this.readDocuments(out.pixels, image.width, image.height, detections, budget);
       timings.documentsMs = performance.now() - t2;
+      budget.check();
     }
     const result: DetectResult = {
       requestId,
@@ -212,6 +246,7 @@ export class VisionService {
       detections,
       ...(documents ? { documents } : {}),
       timings,
+      ...(ocrSkipped !== undefined ? { ocrSkipped } : {}),
     };
     // identity documents are personal data: archived only when the document pipeline opts in
     if (this.archive && archive && (!this.documents || this.documents.archiveAllowed)) {
@@ -241,13 +276,15 @@ export class VisionService {
   }
 
   /** The document pipeline's second look: the detector again, on each document warped upright. */
-  private async readDocuments(pixels: Uint8Array, width: number, height: number, detections: DetectionOut[]): Promise<DocumentOut[]> {
+  private async readDocuments(pixels: Uint8Array, width: number, height: number, detections: DetectionOut[], budget: RequestBudget): Promise<DocumentOut[]> {
     const classes = this.model!.classes;
     const thresholds = this.config.model.thresholds;
     return this.documents!.read(pixels, width, height, detections, async (px, w, h, confidence) => {
       let out;
       try {
-        out = await this.pool!.infer({ pixels: px, width: w, height: h, thresholds: { ...thresholds, confidence } });
+        // each document's view is one more detector run: the request's budget bounds them too
+        budget.check();
+        out = await this.pool!.infer({ pixels: px, width: w, height: h, thresholds: { ...thresholds, confidence } }, budget.signal);
       } catch (err) {
         throw this.inferenceError(err);
       }
@@ -278,10 +315,13 @@ export class VisionService {
    * boxes of the image in one run; with `fallback`, a read that does not fit the class's formats as
    * read is read by tesseract too (its own second looks included) and the better fit is kept.
    */
-  private async readTexts(detections: DetectionOut[], pixels: Uint8Array, width: number, height: number): Promise<void> {
+  private async readTexts(detections: DetectionOut[], pixels: Uint8Array, width: number, height: number, budget: RequestBudget): Promise<number> {
     const classes = this.config.ocr.classes;
     const recognized = new Map<DetectionOut, OcrResult>();
     const batches = new Map<TextRecognizer, DetectionOut[]>();
+    const ofOcrClass = detections.filter((d) => classes[d.class]);
+    const picked = budget.pickForOcr(ofOcrClass);
+    detections = detections.filter((d) => picked.has(d));
     for (const d of detections) {
       const model = classes[d.class]?.recognizer?.model;
       const rec = model ? this.recognizers.get(model) : undefined;
@@ -290,7 +330,7 @@ export class VisionService {
     await Promise.all(
       [...batches].map(async ([rec, ds]) => {
         const views = ds.map((d) => viewBoxes(d.box, classes[d.class]!.recognizer!.views));
-        const reads = await rec.recognize(pixels, width, height, views.flat());
+        const reads = await budget.inBatches(views.flat(), (boxes) => rec.recognize(pixels, width, height, boxes));
         let at = 0;
         ds.forEach((d, i) => {
           let best: OcrResult | undefined;
@@ -311,7 +351,7 @@ export class VisionService {
         const ocr = this.ocr;
         const fallback = !r || (cfg.recognizer?.fallback && cfg.formats && r.formatCost !== 0);
         if (fallback && ocr) {
-          const t = await readDetection(ocr, pixels, width, height, d.box, cfg);
+          const t = await budget.withCrop(() => readDetection(ocr.bound(budget.signal), pixels, width, height, d.box, cfg));
           if (t && (!r || better(t, r))) r = t;
         }
         if (!r) {
@@ -328,6 +368,7 @@ export class VisionService {
         if (r.format !== undefined) d.textFormat = r.format;
       }),
     );
+    return ofOcrClass.length - picked.size;
   }
 
   private inferenceError(err: unknown): Error {
@@ -418,7 +459,8 @@ export class VisionService {
   private async startArchive(): Promise<void> {
     const a = this.config.archive!;
     this.archive = new ImageArchive({ dir: a.dir, retentionDays: a.retentionDays, maxBytes: a.maxBytes });
-    await this.archive.init();
+    const leftovers = await this.archive.init();
+    if (leftovers.tempFiles + leftovers.loneSidecars > 0) this.log.warn('removed what interrupted archive writes left', { dir: a.dir, ...leftovers });
     const sweep = () =>
       this.archive!.sweep().then(
         (r) => r.removed > 0 && this.log.info('archive retention sweep', r),
@@ -436,7 +478,7 @@ export class VisionService {
         .png()
         .toBuffer();
       const t0 = performance.now();
-      await this.run(png, 'warm-up', {}, false, false);
+      await this.run(png, 'warm-up', {}, false, false, this.budgets.internal());
       this.warmedUp = true;
       this.log.info('warm-up inference done', { ms: round(performance.now() - t0, 1) });
     } catch (err) {

@@ -11,6 +11,7 @@ import { buildIngress, type IngressChild } from './builders/ingress.js';
 import { buildConfigMap, configHash, type ConfigMapChild } from './builders/server-config.js';
 import { buildService, type ServiceChild } from './builders/service.js';
 import type { OperatorConfig } from './config.js';
+import type { RegistryPin } from './registry/pin.js';
 
 /** Every object a ModelService may own; `kind` tells them apart. */
 export type Child =
@@ -57,10 +58,11 @@ export const CHILD_KINDS: readonly { apiVersion: Child['apiVersion']; kind: Chil
 /**
  * Everything a ModelService should own right now. Pure: same input, same output, so the
  * controller can apply it on every reconcile and the apiserver sees no change when there is none.
- * Throws InvalidSpecError for a spec the CRD should have refused.
+ * Throws InvalidSpecError for a spec the CRD should have refused. `pin`: the registry version the
+ * controller resolved for a models:/ URI.
  */
-export function desiredState(ms: ModelService, config: OperatorConfig): DesiredState {
-  const configMap = buildConfigMap(ms, config);
+export function desiredState(ms: ModelService, config: OperatorConfig, pin?: RegistryPin): DesiredState {
+  const configMap = buildConfigMap(ms, config, pin);
   const optional = {
     PersistentVolumeClaim: buildArchiveClaim(ms),
     HorizontalPodAutoscaler: buildHorizontalPodAutoscaler(ms),
@@ -69,7 +71,7 @@ export function desiredState(ms: ModelService, config: OperatorConfig): DesiredS
   };
   const apply: Child[] = [configMap];
   if (optional.PersistentVolumeClaim) apply.push(optional.PersistentVolumeClaim);
-  apply.push(buildService(ms), buildDeployment(ms, config, configHash(configMap)));
+  apply.push(buildService(ms), buildDeployment(ms, config, configHash(configMap), pin));
   if (optional.HorizontalPodAutoscaler) apply.push(optional.HorizontalPodAutoscaler);
   if (optional.PodDisruptionBudget) apply.push(optional.PodDisruptionBudget);
   if (optional.Ingress) apply.push(optional.Ingress);

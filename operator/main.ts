@@ -14,11 +14,12 @@ import { managerSettingsFromEnv } from './manager-config.js';
 async function main(): Promise<number> {
   const kubeConfig = new KubeConfig();
   let manager: Manager;
+  let log: ReturnType<typeof createLogger>;
   try {
     kubeConfig.loadFromDefault();
     const contextNamespace = kubeConfig.getContextObject(kubeConfig.getCurrentContext())?.namespace;
     const settings = managerSettingsFromEnv(process.env, contextNamespace || 'default');
-    const log = createLogger(settings.logLevel, { defaultMeta: { identity: settings.leaderElection.identity } });
+    log = createLogger(settings.logLevel, { defaultMeta: { identity: settings.leaderElection.identity } });
     manager = new Manager({ kubeConfig, config: operatorConfigFromEnv(process.env), settings, log });
     await manager.start();
     log.info('operator started', {
@@ -41,7 +42,10 @@ async function main(): Promise<number> {
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
   const reason = await manager.done;
-  return reason === 'leadership-lost' ? 1 : 0;
+  if (reason !== 'leadership-lost') return 0;
+  // The last line before the restart: say why, where `kubectl logs --previous` finds it.
+  log.error('exiting with code 1: leadership lost; the restarted process campaigns for the lease again', { why: manager.lostLeadershipBecause });
+  return 1;
 }
 
 process.exitCode = await main();

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { DEFAULT_ELECTION_TIMING, type ElectionTiming } from './kube/lease.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 import { OperatorConfigError } from './config.js';
+import { DEFAULT_REGISTRY_SETTINGS, type RegistrySettings } from './registry/model-registry.js';
 
 /** How the controller runs (as opposed to OperatorConfig: what it builds). */
 export interface ManagerSettings {
@@ -29,6 +30,8 @@ export interface ManagerSettings {
     timing: ElectionTiming;
   };
   logLevel: LogLevel;
+  /** Following the MLflow registry for models:/ URIs. */
+  registry: RegistrySettings;
 }
 
 export const DEFAULT_LEASE_NAME = 'visionops-operator-leader';
@@ -82,5 +85,22 @@ export function managerSettingsFromEnv(env: Record<string, string | undefined>, 
       timing,
     },
     logLevel: level,
+    registry: registrySettingsFromEnv(env),
+  };
+}
+
+/** MLFLOW_TRACKING_URI (MLflow's own variable) and VISIONOPS_REGISTRY_*. */
+function registrySettingsFromEnv(env: Record<string, string | undefined>): RegistrySettings {
+  const d = DEFAULT_REGISTRY_SETTINGS;
+  const trackingUri = env.MLFLOW_TRACKING_URI?.trim();
+  if (trackingUri && !/^https?:\/\/[^\s/]+/.test(trackingUri)) throw new OperatorConfigError(`MLFLOW_TRACKING_URI=${trackingUri} is not an http(s) tracking server`);
+  const jitter = Number(env.VISIONOPS_REGISTRY_POLL_JITTER?.trim() || d.jitter);
+  if (!(jitter >= 0 && jitter < 1)) throw new OperatorConfigError(`VISIONOPS_REGISTRY_POLL_JITTER=${env.VISIONOPS_REGISTRY_POLL_JITTER} is not a fraction in [0, 1)`);
+  return {
+    defaultTrackingUri: trackingUri || undefined,
+    pollIntervalMs: positiveNumber(env, 'VISIONOPS_REGISTRY_POLL_SECONDS', d.pollIntervalMs / 1000) * 1000,
+    jitter,
+    maxBackoffMs: positiveNumber(env, 'VISIONOPS_REGISTRY_MAX_BACKOFF_SECONDS', d.maxBackoffMs / 1000) * 1000,
+    requestTimeoutMs: positiveNumber(env, 'VISIONOPS_REGISTRY_TIMEOUT_SECONDS', d.requestTimeoutMs / 1000) * 1000,
   };
 }

@@ -1,4 +1,4 @@
-import type { KubeConfig, KubernetesObject, V1Pod } from '@kubernetes/client-node';
+import { ApiException, type KubeConfig, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
 import { GROUP, type ModelService, PLURAL, VERSION } from '../crds/modelservice.js';
 import { MANAGED_SELECTOR } from './builders/meta.js';
 import type { OperatorConfig } from './config.js';
@@ -9,15 +9,21 @@ import { CHILD_KINDS, type ChildKind } from './desired-state.js';
 import { serveHealth, serveMetrics, type RunningServer } from './http-servers.js';
 import { collectionPath, type KubeClients, makeClients, resourceOfPath } from './kube/clients.js';
 import { EventRecorder } from './kube/events.js';
+import { ApiReachability, isOutageStatus } from './kube/api-reachability.js';
 import { ResilientInformer } from './kube/informer.js';
 import { LeaderElector } from './kube/leader-election.js';
 import { errorMessage, type Logger } from './log.js';
 import type { ManagerSettings } from './manager-config.js';
 import { createOperatorMetrics, type OperatorMetrics, queueObserver, type ReconcileResult } from './metrics.js';
 import { WorkQueue } from './queue/work-queue.js';
+import { kubeDataReader } from './registry/connection.js';
+import { ModelRegistry } from './registry/model-registry.js';
 
 export const CONTROLLER_NAME = 'modelservice';
 const COMPONENT = 'visionops-operator';
+/** How often the API server is pinged (GET /version) and how long an answer may take. */
+const PING_EVERY_MS = 5_000;
+const PING_TIMEOUT_MS = 5_000;
 
 export interface ManagerOptions {
   kubeConfig: KubeConfig;
@@ -44,6 +50,7 @@ export class Manager {
   private clients: KubeClients | undefined;
   private reconciler: ModelServiceReconciler | undefined;
   private recorder: EventRecorder | undefined;
+  private registry: ModelRegistry | undefined;
   private elector: LeaderElector | undefined;
   private msInformer: ResilientInformer<KubernetesObject> | undefined;
   private readonly childInformers = new Map<ChildKind, ResilientInformer<KubernetesObject>>();
@@ -59,12 +66,18 @@ export class Manager {
   private stopping: Promise<void> | undefined;
   private metricsServer: RunningServer | undefined;
   private healthServer: RunningServer | undefined;
+  private readonly reachability: ApiReachability;
+  private pingTimer: NodeJS.Timeout | undefined;
+  /** Why leadership was lost, when it was (the lease's last renewal error or its new holder). */
+  lostLeadershipBecause: string | undefined;
 
   constructor(private readonly opts: ManagerOptions) {
     this.log = opts.log;
     this.metrics = createOperatorMetrics(CONTROLLER_NAME);
     this.queue = new WorkQueue<string>({ observer: queueObserver(this.metrics, CONTROLLER_NAME) });
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
+    this.reachability = new ApiReachability({ log: this.log, onChange: (up) => this.metrics.apiserverReachable.set(up ? 1 : 0) });
+    this.metrics.apiserverReachable.set(1);
   }
 
   get metricsUrl(): string | undefined {
@@ -109,7 +122,8 @@ export class Manager {
 
     const m = this.metrics;
     this.clients = await makeClients(kubeConfig, {
-      observe: (method, path, status, seconds) => {
+      observe: (method, path, status, seconds, error) => {
+        this.reachability.observe(method, path, status, error);
         m.restRequests.labels(status ? String(status) : '<error>', method).inc();
         m.restLatency.labels(method).observe(seconds);
         if (method !== 'GET') m.apiWrites.labels(resourceOfPath(path), method).inc();
@@ -117,6 +131,13 @@ export class Manager {
     });
     this.recorder = new EventRecorder(this.clients.core, COMPONENT, this.identity, this.log);
     this.createInformers(this.clients);
+    this.registry = new ModelRegistry({
+      settings: settings.registry,
+      reader: kubeDataReader(this.clients.core),
+      enqueue: (key) => this.queue.add(key),
+      log: this.log,
+      observe: (endpoint, code) => m.registryRequests.labels(endpoint, code).inc(),
+    });
     const children = {} as Record<ChildKind, CacheReader<KubernetesObject>>;
     for (const [kind, informer] of this.childInformers) children[kind] = informer;
     this.reconciler = new ModelServiceReconciler({
@@ -130,8 +151,10 @@ export class Manager {
       recorder: this.recorder,
       metrics: this.metrics,
       log: this.log,
+      registry: this.registry,
     });
     for (const inf of this.informers()) void inf.start();
+    this.startPinging(this.clients);
 
     m.maxConcurrentReconciles.labels(CONTROLLER_NAME).set(settings.workers);
     const le = settings.leaderElection;
@@ -147,8 +170,10 @@ export class Manager {
       timing: le.timing,
       log: this.log,
       onStartedLeading: () => this.onStartedLeading(),
-      onStoppedLeading: (reason) => {
-        if (reason === 'lost') void this.shutdown('leadership-lost');
+      onStoppedLeading: (reason, why) => {
+        if (reason !== 'lost') return;
+        this.lostLeadershipBecause = why;
+        void this.shutdown('leadership-lost');
       },
       onLeaderObserved: (holder) => this.log.info('another instance leads', { leader: holder }),
     });
@@ -169,24 +194,48 @@ export class Manager {
 
   private shutdown(reason: StopReason): Promise<void> {
     this.stopping ??= (async () => {
-      this.log.info('stopping', { reason });
+      this.log.info('stopping', { reason, ...(this.lostLeadershipBecause ? { why: this.lostLeadershipBecause } : {}) });
       clearInterval(this.resyncTimer);
+      clearInterval(this.pingTimer);
       this.leading = false;
       this.metrics.leaderStatus.labels(this.opts.settings.leaderElection.name).set(0);
+      const bounded = (p: Promise<unknown>, ms: number) => Promise.race([p, new Promise((r) => setTimeout(r, ms).unref())]);
       // Let reconciles in flight finish (bounded: a request can hang until its timeout); a
-      // half-applied set of children is fixed by whoever reconciles next.
-      const drained = Promise.all([this.queue.shutdownWithDrain(), ...this.workers]);
-      await Promise.race([drained, new Promise((r) => setTimeout(r, 10_000).unref())]);
+      // half-applied set of children is fixed by whoever reconciles next. A leader that lost its
+      // lease must stop at once, as controller-runtime's does: another instance may lead already,
+      // and the API server it could not reach would hold every request of the clean-up.
+      const lost = reason === 'leadership-lost';
+      await bounded(Promise.all([this.queue.shutdownWithDrain(), ...this.workers]), lost ? 2_000 : 10_000);
       // Only a leader that stopped on purpose releases the lease; a lost one is not ours to touch.
       if (reason === 'stopped') await this.elector?.stop();
-      await Promise.all(this.informers().map((i) => i.stop()));
-      await this.recorder?.flush();
+      await bounded(Promise.all(this.informers().map((i) => i.stop())), 5_000);
+      await bounded(this.recorder?.flush() ?? Promise.resolve(), lost ? 1_000 : 5_000);
+      // Serving tags in flight get a moment; a registry that is down keeps them (removed on the next change).
+      await bounded(this.registry?.flush() ?? Promise.resolve(), lost ? 1_000 : 5_000);
+      this.registry?.stop();
       await Promise.all(this.servers.map((s) => s.close()));
       this.clients?.close();
       this.log.info('stopped', { reason });
       this.resolveDone(reason);
     })();
     return this.stopping;
+  }
+
+  /**
+   * Watches go quiet when the API server does, and an instance that is not renewing a lease sends
+   * nothing else: a cheap GET /version every few seconds notices an outage (and its end) either way.
+   */
+  private startPinging(clients: KubeClients): void {
+    const ping = async () => {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), PING_TIMEOUT_MS)));
+      // Answers and network errors reach the tracker through the client's observer; only silence needs saying here.
+      const outcome = await Promise.race([clients.raw.get('/version').then(() => 'ok' as const, () => 'failed' as const), late]);
+      clearTimeout(timer);
+      if (outcome === 'late') this.reachability.failed('GET /version', `no answer within ${PING_TIMEOUT_MS} ms`);
+    };
+    this.pingTimer = setInterval(() => void ping(), PING_EVERY_MS);
+    this.pingTimer.unref();
   }
 
   private onStartedLeading(): void {
@@ -243,6 +292,10 @@ export class Manager {
       kubeConfig,
       log: this.log,
       watchdogMs: settings.watchdogMs,
+      // A watch that breaks because the API server is gone counts towards the outage; a 403 or 404 does not.
+      onError: (err: unknown) => {
+        if (!(err instanceof ApiException) || isOutageStatus(err.code)) this.reachability.failed('watch', errorMessage(err));
+      },
     };
     const restarts = (name: string) => (cause: 'error' | 'watchdog') => this.metrics.informerRestarts.labels(name, cause).inc();
 

@@ -42,9 +42,16 @@ export function createOperatorMetrics(controller: string) {
       labelNames: ['resource', 'method'] as const,
       registers: r,
     }),
+    apiserverReachable: new client.Gauge({ name: 'visionops_operator_apiserver_reachable', help: '1 while the API server answers this instance, 0 during an outage', registers: r }),
     informerRestarts: new client.Counter({ name: 'visionops_operator_informer_restarts_total', help: 'Informer restarts by informer and cause (error, watchdog)', labelNames: ['informer', 'cause'] as const, registers: r }),
     childApplies: new client.Counter({ name: 'visionops_operator_child_applies_total', help: 'Server-side applies of owned objects, by kind', labelNames: ['kind'] as const, registers: r }),
     statusWrites: new client.Counter({ name: 'visionops_operator_status_writes_total', help: 'ModelService status updates', registers: r }),
+    registryRequests: new client.Counter({
+      name: 'visionops_operator_registry_requests_total',
+      help: 'Requests to MLflow tracking servers, by endpoint and outcome (HTTP status, or error)',
+      labelNames: ['endpoint', 'code'] as const,
+      registers: r,
+    }),
   };
   m.maxConcurrentReconciles.labels(controller).set(0);
   m.activeWorkers.labels(controller).set(0);

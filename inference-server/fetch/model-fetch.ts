@@ -69,8 +69,17 @@ function parseUri(uri: string): URL {
   return url;
 }
 
-async function download(url: URL, o: FetchOptions): Promise<{ bytes: number; sha256: string }> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(o.timeoutMs ?? 300_000), redirect: 'follow' });
+/**
+ * One attempt: streams the body through the hash into a temporary file next to dest and renames
+ * it into place only when the hash matches (or none was asked for). `headers` carry credentials
+ * for the MLflow artifact proxy (registry-fetch.ts).
+ */
+export async function download(
+  url: URL,
+  o: Pick<FetchOptions, 'dest' | 'sha256' | 'timeoutMs' | 'maxBytes'>,
+  headers: Record<string, string> = {},
+): Promise<{ bytes: number; sha256: string }> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(o.timeoutMs ?? 300_000), redirect: 'follow', headers });
   if (!res.ok || !res.body) {
     // 4xx other than 408/429 will not get better by asking again.
     const retryable = res.status >= 500 || res.status === 408 || res.status === 429;

@@ -2,13 +2,16 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
-import multer from 'multer';
 import swaggerUi from 'swagger-ui-express';
+import { ClientGoneError, type RequestBudget } from '../budget/request-budget.js';
 import { ApiError } from '../errors.js';
 import { requestContext, type Logger } from '../logging.js';
 import type { Metrics } from '../metrics.js';
 import type { VisionService } from '../service.js';
+import { multipartBody } from './multipart.js';
+import { probeRoutes, readinessOf } from './probes.js';
 import { openApiDocument } from './openapi.js';
+import { INFER_PATHS, oipRoutes } from '../oip/routes.js';
 import type { Thresholds } from '../../contract/server-config.js';
 
 export interface AppOptions {
@@ -27,7 +30,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export function createApp(opts: AppOptions): express.Express {
   const { service, log, metrics } = opts;
   const config = service.config;
-  const doc = openApiDocument(opts.version);
+  const doc = openApiDocument(opts.version, { name: config.model.name, version: config.model.version });
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -55,6 +58,8 @@ export function createApp(opts: AppOptions): express.Express {
     const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
     res.locals.requestId = requestId;
     res.setHeader('X-Request-Id', requestId);
+    // Draining: keep-alive clients reconnect (to another pod) for their next request.
+    if (opts.isShuttingDown?.()) res.setHeader('Connection', 'close');
     const start = performance.now();
     res.on('finish', () => {
       const route = routeLabel(req);
@@ -73,39 +78,52 @@ export function createApp(opts: AppOptions): express.Express {
   });
   app.use('/docs', swaggerUi.serve, swaggerUi.setup(doc, { customSiteTitle: 'visionops inference API' }));
 
+  // Before any body is read: the request's budget, its body's memory reserved (503 past the bound).
+  const admit = (kind: 'image' | 'json') => (req: Request, res: Response, next: NextFunction) => {
+    // Shed load before reading and decoding a body that would be refused at the queue anyway:
+    // under a flood that work alone kept the event loop from answering health probes.
+    const pool = service.inferencePool;
+    if (pool?.full) throw new ApiError(503, 'queue_full', pool.fullError().message, { 'Retry-After': '1' });
+    const declared = Number(req.get('content-length'));
+    const bytes = Number.isFinite(declared) && declared >= 0 ? Math.min(declared, config.server.bodyLimit) : config.server.bodyLimit;
+    const budget = service.budgets.open(bytes, kind);
+    res.locals.budget = budget;
+    res.on('close', () => {
+      // Nobody will read the answer: stop the work. Its memory is returned when the work ends.
+      if (!res.writableFinished) budget.abort(new ClientGoneError());
+      if (!res.locals.working) budget.close();
+    });
+    next();
+  };
+  app.post(['/v1/detect', '/v1/read'], admit('image'));
+  app.post(INFER_PATHS, admit('json'));
+
   app.use(
     express.raw({ type: ['image/jpeg', 'image/png', 'image/webp'], limit: config.server.bodyLimit }),
   );
+  app.use(multipartBody({ fileSize: config.server.bodyLimit }));
   app.use(
     OpenApiValidator.middleware({
       apiSpec: doc as never,
       validateRequests: { allowUnknownQueryParameters: false },
       validateResponses: opts.validateResponses ?? false,
-      fileUploader: { storage: multer.memoryStorage(), limits: { fileSize: config.server.bodyLimit, files: 1, fields: 10 } },
+      // multipartBody() parsed the forms already.
+      fileUploader: false,
+      // Open Inference Protocol /infer takes any content type (tritonclient sends none; binary
+      // tensor data is not JSON) and checks its own body, answering errors in the protocol's shape.
+      ignorePaths: /^\/v2\/models\/[^/]+(\/versions\/[^/]+)?\/infer$/,
     }),
   );
 
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-  const readiness = () => {
-    const r = service.readiness();
-    if (opts.isShuttingDown?.()) return { ready: false, checks: { ...r.checks, shutdown: { ok: false, reason: 'the server is shutting down' } } };
-    return r;
-  };
-  app.get('/readyz', (_req, res) => {
-    const r = readiness();
-    res.status(r.ready ? 200 : 503).json(r);
-  });
-  app.get('/metrics', async (_req, res) => {
-    res.set('Content-Type', metrics.registry.contentType).send(await metrics.registry.metrics());
-  });
+  const readiness = readinessOf(service, opts.isShuttingDown);
+  probeRoutes(app, readiness, metrics);
 
   app.get('/v1/models', (_req, res) => {
     const m = service.model;
     const entry: Record<string, unknown> = {
       name: config.model.name,
       version: config.model.version,
+      ...(config.model.source ? { source: config.model.source } : {}),
       ready: service.readiness().ready,
       thresholds: config.model.thresholds,
       ocrClasses: service.ocrClasses,
@@ -122,43 +140,19 @@ export function createApp(opts: AppOptions): express.Express {
     res.json({ models: [entry] });
   });
 
-  app.get('/v2/health/live', (_req, res) => {
-    res.json({ live: true });
-  });
-  app.get('/v2/health/ready', (_req, res) => {
-    const ready = readiness().ready;
-    res.status(ready ? 200 : 503).json({ ready });
-  });
-  const knownModel = (name: string) => {
-    if (name !== config.model.name) throw new ApiError(404, 'model_not_found', `no model named ${name}; this server serves ${config.model.name}`);
-  };
-  app.get('/v2/models/:name', (req, res) => {
-    knownModel(req.params.name!);
-    const m = service.model;
-    if (!m) throw new ApiError(503, 'not_ready', service.modelError ?? 'the model is loading', { 'Retry-After': '5' });
-    res.json({
-      name: config.model.name,
-      versions: [config.model.version],
-      platform: 'onnxruntime_onnx',
-      inputs: [{ name: m.shape.inputName, datatype: 'FP32', shape: [1, 3, m.shape.inputSize, m.shape.inputSize] }],
-      outputs: [{ name: 'output0', datatype: 'FP32', shape: m.shape.outputDims }],
-    });
-  });
-  app.get('/v2/models/:name/ready', (req, res) => {
-    knownModel(req.params.name!);
-    const ready = readiness().ready;
-    res.status(ready ? 200 : 503).json({ name: config.model.name, ready });
-  });
+  app.use(oipRoutes({ service, version: opts.version, ready: () => readiness().ready }));
 
   const inference = (withOcr: boolean) => async (req: Request, res: Response) => {
+    const budget = res.locals.budget as RequestBudget;
     const bytes = imageBytes(req);
+    budget.startDeadline(config.server.requestTimeoutMs);
     metrics.inFlight.inc();
+    res.locals.working = true;
+    const work = service.detect(bytes, res.locals.requestId as string, thresholdOverrides(req), withOcr, budget);
+    // The reservation goes back when the work really stops, which may be after a timed-out answer.
+    void work.finally(() => budget.close()).catch(() => undefined);
     try {
-      const result = await withDeadline(
-        service.detect(bytes, res.locals.requestId as string, thresholdOverrides(req), withOcr),
-        config.server.requestTimeoutMs,
-      );
-      res.json(result);
+      res.json(await Promise.race([work, budget.aborted]));
     } finally {
       metrics.inFlight.dec();
     }
@@ -174,7 +168,9 @@ export function createApp(opts: AppOptions): express.Express {
       metrics.rejected.inc({ code: api.code });
     }
     for (const [k, v] of Object.entries(api.headers)) res.setHeader(k, v);
-    res.status(api.status).json({ error: { code: api.code, message: api.message, requestId: res.locals.requestId } });
+    // Open Inference Protocol routes answer errors in its shape; the request id is in X-Request-Id.
+    if (req.path === '/v2' || req.path.startsWith('/v2/')) res.status(api.status).json({ error: api.message });
+    else res.status(api.status).json({ error: { code: api.code, message: api.message, requestId: res.locals.requestId } });
   });
   return app;
 }
@@ -208,17 +204,10 @@ function thresholdOverrides(req: Request): Partial<Thresholds> {
   return out;
 }
 
-function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ApiError(503, 'request_timeout', `the request did not finish within ${ms} ms`, { 'Retry-After': '2' })), ms);
-  });
-  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
-}
-
 /** Maps every failure (ours, body-parser's, multer's, the OpenAPI validator's) to one error shape. */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
+  if (err instanceof ClientGoneError) return new ApiError(400, 'request_aborted', err.message);
   const e = err as { status?: number; statusCode?: number; type?: string; code?: string; message?: string; errors?: { path?: string; message?: string }[] };
   if (e?.type === 'entity.too.large' || e?.code === 'LIMIT_FILE_SIZE') {
     return new ApiError(413, 'body_too_large', `the body is larger than the ${(err as { limit?: number }).limit ?? ''} byte limit`.replace('the  byte', 'the byte'));

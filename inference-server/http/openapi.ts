@@ -61,6 +61,77 @@ const detectOperation = (operationId: string, summary: string, response: string)
   },
 });
 
+/** Open Inference Protocol routes answer errors as `{"error": "..."}`. */
+const oipError = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: { $ref: '#/components/schemas/V2Error' } } },
+});
+
+/** The served model's name and version, as examples (fuzzers and Swagger UI start from them). */
+export interface ServedModel {
+  name: string;
+  version: string;
+}
+
+const modelParams = (versioned: boolean, served?: ServedModel) => [
+  { name: 'name', in: 'path', required: true, schema: { type: 'string' }, ...(served ? { example: served.name } : {}) },
+  ...(versioned ? [{ name: 'version', in: 'path', required: true, schema: { type: 'string' }, ...(served ? { example: served.version } : {}) }] : []),
+];
+
+const v2Metadata = (versioned: boolean, served?: ServedModel) => ({
+  get: {
+    operationId: versioned ? 'v2ModelVersionMetadata' : 'v2ModelMetadata', tags: ['models'], summary: 'Open Inference Protocol model metadata',
+    parameters: modelParams(versioned, served),
+    responses: { '200': plain('Model metadata', { $ref: '#/components/schemas/V2ModelMetadata' }), '404': oipError('No such model'), '503': oipError('Model not loaded') },
+  },
+});
+
+const v2Ready = (versioned: boolean, served?: ServedModel) => {
+  const body = { type: 'object', required: ['name', 'ready'], properties: { name: { type: 'string' }, ready: { type: 'boolean' } } };
+  return {
+    get: {
+      operationId: versioned ? 'v2ModelVersionReady' : 'v2ModelReady', tags: ['models'], summary: 'Open Inference Protocol model readiness',
+      parameters: modelParams(versioned, served),
+      responses: { '200': plain('Ready', body), '503': plain('Not ready', body), '404': oipError('No such model') },
+    },
+  };
+};
+
+const v2Infer = (versioned: boolean, served?: ServedModel) => ({
+  post: {
+    operationId: versioned ? 'v2ModelVersionInfer' : 'v2ModelInfer', tags: ['inference'],
+    summary: 'Open Inference Protocol inference: the model on your tensor, its raw outputs back',
+    description:
+      'The input is the tensor the model takes (see the model metadata: FP32 [1, 3, S, S], RGB in [0, 1], letterboxed as YOLO expects); ' +
+      'the outputs are the model\'s own, not decoded into boxes (use /v1/detect for that). JSON tensor data, flat or nested in ' +
+      'row-major order, or Triton\'s binary tensor data extension (an `Inference-Header-Content-Length` header, then the raw bytes) as tritonclient sends by default.',
+    parameters: [
+      ...modelParams(versioned, served),
+      { name: 'Inference-Header-Content-Length', in: 'header', required: false, schema: { type: 'integer', minimum: 0 }, description: 'binary tensor data: the length of the JSON header at the start of the body' },
+    ],
+    requestBody: {
+      required: true,
+      content: {
+        'application/json': { schema: { $ref: '#/components/schemas/V2InferRequest' } },
+        'application/octet-stream': { schema: { type: 'string', format: 'binary' } },
+      },
+    },
+    responses: {
+      '200': {
+        description: 'The outputs; with binary_data requested, a JSON header of Inference-Header-Content-Length bytes and then the tensors',
+        content: {
+          'application/json': { schema: { $ref: '#/components/schemas/V2InferResponse' } },
+          'application/octet-stream': { schema: { type: 'string', format: 'binary' } },
+        },
+      },
+      '400': oipError('Not an inference request for this model (names the problem)'),
+      '404': oipError('No such model or version'),
+      '413': oipError('Body over the byte limit'),
+      '503': oipError('Queue full, model not ready, memory bound or timeout; see Retry-After'),
+    },
+  },
+});
+
 const plain = (description: string, schema: object) => ({
   description,
   content: { 'application/json': { schema } },
@@ -82,7 +153,7 @@ const readiness = {
   },
 };
 
-export function openApiDocument(version: string) {
+export function openApiDocument(version: string, served?: ServedModel) {
   return {
     openapi: '3.0.3',
     info: {
@@ -124,6 +195,12 @@ export function openApiDocument(version: string) {
       '/v1/models': {
         get: { operationId: 'listModels', tags: ['models'], summary: 'The served model', responses: { '200': plain('Models', { $ref: '#/components/schemas/ModelList' }) } },
       },
+      '/v2': {
+        get: {
+          operationId: 'v2ServerMetadata', tags: ['health'], summary: 'Open Inference Protocol server metadata',
+          responses: { '200': plain('Server metadata', { $ref: '#/components/schemas/V2ServerMetadata' }) },
+        },
+      },
       '/v2/health/live': {
         get: { operationId: 'v2Live', tags: ['health'], summary: 'Open Inference Protocol liveness', responses: { '200': plain('Live', { type: 'object', required: ['live'], properties: { live: { type: 'boolean' } } }) } },
       },
@@ -136,24 +213,12 @@ export function openApiDocument(version: string) {
           },
         },
       },
-      '/v2/models/{name}': {
-        get: {
-          operationId: 'v2ModelMetadata', tags: ['models'], summary: 'Open Inference Protocol model metadata',
-          parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }],
-          responses: { '200': plain('Model metadata', { $ref: '#/components/schemas/V2ModelMetadata' }), '404': errorResponse('No such model'), '503': errorResponse('Model not loaded') },
-        },
-      },
-      '/v2/models/{name}/ready': {
-        get: {
-          operationId: 'v2ModelReady', tags: ['models'], summary: 'Open Inference Protocol model readiness',
-          parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }],
-          responses: {
-            '200': plain('Ready', { type: 'object', required: ['name', 'ready'], properties: { name: { type: 'string' }, ready: { type: 'boolean' } } }),
-            '503': plain('Not ready', { type: 'object', required: ['name', 'ready'], properties: { name: { type: 'string' }, ready: { type: 'boolean' } } }),
-            '404': errorResponse('No such model'),
-          },
-        },
-      },
+      '/v2/models/{name}': v2Metadata(false, served),
+      '/v2/models/{name}/versions/{version}': v2Metadata(true, served),
+      '/v2/models/{name}/ready': v2Ready(false, served),
+      '/v2/models/{name}/versions/{version}/ready': v2Ready(true, served),
+      '/v2/models/{name}/infer': v2Infer(false, served),
+      '/v2/models/{name}/versions/{version}/infer': v2Infer(true, served),
       '/healthz': { get: { operationId: 'healthz', tags: ['health'], summary: 'Liveness: the process answers', responses: { '200': plain('Alive', { type: 'object', required: ['status'], properties: { status: { type: 'string' } } }) } } },
       '/readyz': {
         get: {
@@ -215,6 +280,10 @@ export function openApiDocument(version: string) {
             format: { type: 'string', enum: ['jpeg', 'png', 'webp'] },
             sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
             archived: { type: 'boolean', description: 'present when an archive is configured' },
+            ocrSkipped: {
+              type: 'integer', minimum: 0,
+              description: '/v1/read only: detections of OCR classes left without text by the request budget (scored under budget.ocrMinScore, or past budget.ocrMaxBoxes)',
+            },
             detections: { type: 'array', items: { $ref: '#/components/schemas/Detection' } },
             documents: {
               type: 'array',
@@ -244,6 +313,7 @@ export function openApiDocument(version: string) {
                 required: ['name', 'version', 'ready'],
                 properties: {
                   name: { type: 'string' }, version: { type: 'string' }, ready: { type: 'boolean' },
+                  source: { type: 'string', description: 'where the model came from, e.g. models:/plate-detector/7' },
                   format: { type: 'string', enum: ['yolov5', 'yolov8'] },
                   inputShape: { type: 'array', items: { type: 'integer' } },
                   outputShape: { type: 'array', items: { type: 'integer' } },
@@ -272,6 +342,62 @@ export function openApiDocument(version: string) {
           type: 'object',
           required: ['name', 'datatype', 'shape'],
           properties: { name: { type: 'string' }, datatype: { type: 'string' }, shape: { type: 'array', items: { type: 'integer' } } },
+        },
+        V2Error: { type: 'object', required: ['error'], properties: { error: { type: 'string' } } },
+        V2ServerMetadata: {
+          type: 'object',
+          required: ['name', 'version', 'extensions'],
+          properties: { name: { type: 'string' }, version: { type: 'string' }, extensions: { type: 'array', items: { type: 'string' } } },
+        },
+        V2InferRequest: {
+          type: 'object',
+          required: ['inputs'],
+          properties: {
+            id: { type: 'string' },
+            parameters: { type: 'object', description: 'binary_data_output: true sends every output as binary tensor data' },
+            inputs: {
+              type: 'array',
+              items: {
+                type: 'object',
+                required: ['name', 'shape', 'datatype'],
+                properties: {
+                  name: { type: 'string' },
+                  shape: { type: 'array', items: { type: 'integer' } },
+                  datatype: { type: 'string' },
+                  parameters: { type: 'object', description: 'binary_data_size: the bytes of this tensor after the JSON header' },
+                  data: { description: 'the values, flat or nested in row-major order' },
+                },
+              },
+            },
+            outputs: {
+              type: 'array',
+              items: { type: 'object', required: ['name'], properties: { name: { type: 'string' }, parameters: { type: 'object', description: 'binary_data: true' } } },
+            },
+          },
+        },
+        V2InferResponse: {
+          type: 'object',
+          required: ['model_name', 'outputs'],
+          properties: {
+            model_name: { type: 'string' },
+            model_version: { type: 'string' },
+            id: { type: 'string' },
+            parameters: { type: 'object' },
+            outputs: {
+              type: 'array',
+              items: {
+                type: 'object',
+                required: ['name', 'shape', 'datatype'],
+                properties: {
+                  name: { type: 'string' },
+                  shape: { type: 'array', items: { type: 'integer' } },
+                  datatype: { type: 'string' },
+                  parameters: { type: 'object' },
+                  data: { type: 'array', description: 'flat, row-major; absent when sent as binary' },
+                },
+              },
+            },
+          },
         },
       },
     },

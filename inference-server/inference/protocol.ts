@@ -14,7 +14,10 @@ export interface WorkerInit {
 export interface ModelShape {
   inputName: string;
   inputSize: number;
+  /** the first output's dims (the one decoded as YOLO) */
   outputDims: number[];
+  /** every output, as a probe run produced it (the Open Inference Protocol endpoints list them) */
+  outputs: { name: string; type: string; dims: number[] }[];
   layout: YoloLayout;
   classes: number;
 }
@@ -27,6 +30,22 @@ export interface InferRequest {
   width: number;
   height: number;
   thresholds: Thresholds;
+}
+
+/** The model run as is on a tensor the client made (Open Inference Protocol /infer). */
+export interface RawRequest {
+  type: 'raw';
+  id: number;
+  data: Float32Array;
+  dims: number[];
+}
+
+export interface RawOutput {
+  name: string;
+  /** onnxruntime's tensor type (float32, int64, ...) */
+  type: string;
+  dims: number[];
+  data: Float32Array | Int32Array | Uint8Array | BigInt64Array | Float64Array | Int8Array | Int16Array | Uint16Array | Uint32Array | BigUint64Array;
 }
 
 export interface Detection {
@@ -49,4 +68,5 @@ export type WorkerMessage =
   | { type: 'failed'; reason: string }
   /** The pixels come back (transferred, no copy) so OCR can crop from them. */
   | { type: 'result'; id: number; detections: Detection[]; timings: InferTimings; pixels: Uint8Array }
+  | { type: 'raw-result'; id: number; outputs: RawOutput[]; inferenceMs: number }
   | { type: 'error'; id: number; message: string };

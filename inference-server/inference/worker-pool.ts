@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { EventEmitter } from 'node:events';
 import type { Thresholds } from '../../contract/server-config.js';
-import type { Detection, InferTimings, ModelShape, WorkerInit, WorkerMessage } from './protocol.js';
+import type { Detection, InferTimings, ModelShape, RawOutput, WorkerInit, WorkerMessage } from './protocol.js';
 
 /**
  * A fixed set of inference threads with a bounded wait queue. Past the bound callers get
@@ -33,12 +33,22 @@ export interface InferOutput {
   timings: InferTimings & { queueMs: number };
 }
 
+export interface RawInput {
+  data: Float32Array;
+  dims: number[];
+}
+
+export interface RawResult {
+  outputs: RawOutput[];
+  timings: { queueMs: number; inferenceMs: number };
+}
+
 interface Job {
   id: number;
-  input: InferInput;
+  input: { kind: 'detect'; detect: InferInput } | { kind: 'raw'; raw: RawInput };
   enqueuedAt: number;
   queueMs: number;
-  resolve: (v: InferOutput) => void;
+  resolve: (v: never) => void;
   reject: (e: Error) => void;
   timer?: NodeJS.Timeout;
   settled: boolean;
@@ -89,24 +99,51 @@ export class WorkerPool extends EventEmitter {
     return this.queue.length;
   }
 
+  /** No idle thread and the queue at its bound: a job now would be refused. */
+  get full(): boolean {
+    return !this.slots.some((s) => s.ready && !s.job) && this.queue.length >= this.opts.maxQueue;
+  }
+
+  /** The refusal infer() would give now. */
+  fullError(): QueueFullError {
+    return new QueueFullError(`inference queue is full (${this.opts.maxQueue} waiting)`);
+  }
+
   get inFlight(): number {
     return this.slots.filter((s) => s.job).length;
   }
 
-  infer(input: InferInput): Promise<InferOutput> {
+  /** `signal` drops the job while it waits in the queue (a run already started finishes; its result is dropped). */
+  infer(input: InferInput, signal?: AbortSignal): Promise<InferOutput> {
+    return this.enqueue<InferOutput>({ kind: 'detect', detect: input }, signal);
+  }
+
+  /** The model on a tensor as given (Open Inference Protocol): every output, no decoding. */
+  runRaw(raw: RawInput, signal?: AbortSignal): Promise<RawResult> {
+    return this.enqueue<RawResult>({ kind: 'raw', raw }, signal);
+  }
+
+  private enqueue<T>(input: Job['input'], signal?: AbortSignal): Promise<T> {
+    if (signal?.aborted) return Promise.reject(signal.reason as Error);
     if (this.closed) return Promise.reject(new WorkerCrashedError('inference pool is shut down'));
     const idle = this.slots.find((s) => s.ready && !s.job);
     if (!idle && this.queue.length >= this.opts.maxQueue) {
       return Promise.reject(new QueueFullError(`inference queue is full (${this.opts.maxQueue} waiting)`));
     }
-    return new Promise<InferOutput>((resolve, reject) => {
-      const job: Job = { id: this.nextId++, input, enqueuedAt: performance.now(), queueMs: 0, resolve, reject, settled: false };
+    return new Promise<T>((resolve, reject) => {
+      const job: Job = { id: this.nextId++, input, enqueuedAt: performance.now(), queueMs: 0, resolve: resolve as (v: never) => void, reject, settled: false };
       job.timer = setTimeout(() => {
         this.settle(job, new InferenceTimeoutError(`inference did not finish within ${this.opts.timeoutMs} ms`));
         const i = this.queue.indexOf(job);
         if (i >= 0) this.queue.splice(i, 1);
         this.emit('depth');
       }, this.opts.timeoutMs);
+      signal?.addEventListener('abort', () => {
+        this.settle(job, signal.reason as Error);
+        const i = this.queue.indexOf(job);
+        if (i >= 0) this.queue.splice(i, 1);
+        this.emit('depth');
+      }, { once: true });
       if (idle) this.dispatch(idle, job);
       else {
         this.queue.push(job);
@@ -150,12 +187,15 @@ export class WorkerPool extends EventEmitter {
             void worker.terminate();
             break;
           case 'result':
+          case 'raw-result':
           case 'error': {
             const job = slot.job;
             slot.job = undefined;
             if (job && job.id === m.id) {
               if (m.type === 'result') {
                 this.settle(job, undefined, { detections: m.detections, pixels: m.pixels, timings: { ...m.timings, queueMs: job.queueMs } });
+              } else if (m.type === 'raw-result') {
+                this.settle(job, undefined, { outputs: m.outputs, timings: { queueMs: job.queueMs, inferenceMs: m.inferenceMs } });
               } else this.settle(job, new Error(m.message));
             }
             this.pump(slot);
@@ -182,7 +222,12 @@ export class WorkerPool extends EventEmitter {
     if (job.settled) return this.pump(slot);
     slot.job = job;
     job.queueMs = performance.now() - job.enqueuedAt;
-    const { pixels, width, height, thresholds } = job.input;
+    if (job.input.kind === 'raw') {
+      const { data, dims } = job.input.raw;
+      slot.worker.postMessage({ type: 'raw', id: job.id, data, dims });
+      return;
+    }
+    const { pixels, width, height, thresholds } = job.input.detect;
     const whole = pixels.byteOffset === 0 && pixels.byteLength === pixels.buffer.byteLength;
     // Hand the decoded pixels over without a copy when they own their buffer.
     const transfer = whole && pixels.buffer instanceof ArrayBuffer ? [pixels.buffer] : [];
@@ -201,11 +246,11 @@ export class WorkerPool extends EventEmitter {
     if (job) this.dispatch(slot, job);
   }
 
-  private settle(job: Job, err?: Error, value?: InferOutput): void {
+  private settle(job: Job, err?: Error, value?: InferOutput | RawResult): void {
     if (job.settled) return;
     job.settled = true;
     clearTimeout(job.timer);
     if (err) job.reject(err);
-    else job.resolve(value!);
+    else job.resolve(value as never);
   }
 }

@@ -4,7 +4,7 @@ import * as ort from 'onnxruntime-node';
 import { letterboxParams, letterboxToTensor, unletterboxBox } from '../pipeline/letterbox.js';
 import { decodeCandidates, detectLayout, type OutputLayout } from '../pipeline/yolo-output.js';
 import { nonMaxSuppression } from '../pipeline/nms.js';
-import type { InferRequest, ModelShape, WorkerInit, WorkerMessage } from './protocol.js';
+import type { InferRequest, ModelShape, RawOutput, RawRequest, WorkerInit, WorkerMessage } from './protocol.js';
 
 /**
  * One ONNX session per thread: session.run is a synchronous native call, so it must never run on
@@ -45,10 +45,11 @@ async function load(): Promise<{ session: ort.InferenceSession; shape: ModelShap
   if (!first) throw new Error('model produced no output');
   const outputDims = first.dims.map(Number);
   const layout = detectLayout(outputDims, init.classCount, init.format);
+  const all = session.outputNames.map((name) => ({ name, type: outputs[name]!.type, dims: outputs[name]!.dims.map(Number) }));
   return {
     session,
     layout,
-    shape: { inputName: input.name, inputSize, outputDims, layout: layout.layout, classes: layout.classes },
+    shape: { inputName: input.name, inputSize, outputDims, outputs: all, layout: layout.layout, classes: layout.classes },
   };
 }
 
@@ -79,15 +80,32 @@ async function infer(
   );
 }
 
+/** Every output of one run on the client's own tensor, handed back without a copy. */
+async function runRaw(session: ort.InferenceSession, shape: ModelShape, req: RawRequest): Promise<void> {
+  const t0 = performance.now();
+  const outputs = await session.run({ [shape.inputName]: new ort.Tensor('float32', req.data, req.dims) });
+  const inferenceMs = performance.now() - t0;
+  const out: RawOutput[] = session.outputNames.map((name) => {
+    const t = outputs[name]!;
+    return { name, type: t.type, dims: t.dims.map(Number), data: t.data as RawOutput['data'] };
+  });
+  const transfer = out.map((o) => o.data.buffer).filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
+  try {
+    send({ type: 'raw-result', id: req.id, outputs: out, inferenceMs }, [...new Set(transfer)]);
+  } catch {
+    // A buffer onnxruntime does not let go of: copy it instead.
+    send({ type: 'raw-result', id: req.id, outputs: out, inferenceMs });
+  }
+}
+
 load().then(
   ({ session, shape, layout }) => {
     const scratch = new Float32Array(3 * shape.inputSize * shape.inputSize);
     send({ type: 'ready', shape });
     // Requests arrive one at a time per worker (the pool guarantees it), so the scratch tensor is safe to reuse.
-    port.on('message', (req: InferRequest) => {
-      infer(session, shape, layout, req, scratch).catch((err: unknown) =>
-        send({ type: 'error', id: req.id, message: (err as Error).message ?? String(err) }),
-      );
+    port.on('message', (req: InferRequest | RawRequest) => {
+      const work = req.type === 'raw' ? runRaw(session, shape, req) : infer(session, shape, layout, req, scratch);
+      work.catch((err: unknown) => send({ type: 'error', id: req.id, message: (err as Error).message ?? String(err) }));
     });
   },
   (err: unknown) => send({ type: 'failed', reason: (err as Error).message ?? String(err) }),

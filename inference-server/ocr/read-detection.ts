@@ -1,6 +1,6 @@
 import type { OcrClassConfig } from '../../contract/server-config.js';
 import { prepareCropVariant, type Box, type LineOptions } from './crop.js';
-import type { OcrReader, OcrResult } from './reader.js';
+import type { OcrJobs, OcrResult } from './reader.js';
 
 /**
  * Crop, preprocess and read one detection of an OCR class. Single-line classes (line/word) are
@@ -18,7 +18,7 @@ import type { OcrReader, OcrResult } from './reader.js';
  * changes of the image, so a second look often fits where the first did not (`npm run eval`).
  */
 export async function readDetection(
-  ocr: OcrReader,
+  ocr: OcrJobs,
   pixels: Uint8Array,
   width: number,
   height: number,
@@ -49,7 +49,7 @@ export async function readDetection(
   return best;
 }
 
-async function read(ocr: OcrReader, png: Buffer | undefined, cfg: OcrClassConfig): Promise<OcrResult | undefined> {
+async function read(ocr: OcrJobs, png: Buffer | undefined, cfg: OcrClassConfig): Promise<OcrResult | undefined> {
   return png ? ocr.read(png, cfg) : undefined;
 }
 

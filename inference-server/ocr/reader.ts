@@ -55,6 +55,9 @@ export interface OcrOptions {
   recycleAfterJobs: number;
 }
 
+/** What reading needs of an OcrReader (readDetection takes this, so a request can bind its deadline). */
+export type OcrJobs = Pick<OcrReader, 'read'>;
+
 interface Slot {
   worker: Worker;
   params: string;
@@ -97,9 +100,9 @@ export class OcrReader {
    * (hOCR, lstm_choice_mode 2) and the read is corrected to the best-fitting template. `mode`
    * overrides the class's page segmentation (a second pass).
    */
-  async read(png: Buffer, cfg: OcrClassConfig, mode: OcrMode = cfg.mode): Promise<OcrResult> {
+  async read(png: Buffer, cfg: OcrClassConfig, mode: OcrMode = cfg.mode, signal?: AbortSignal): Promise<OcrResult> {
     const rules = rulesOf(cfg);
-    const slot = await this.acquire();
+    const slot = await this.acquire(signal);
     try {
       const params = {
         tessedit_pageseg_mode: PSM_FOR_MODE[mode] as PSM,
@@ -116,12 +119,18 @@ export class OcrReader {
       const { data } = await slot.worker.recognize(png, {}, rules.templates ? { text: true, hocr: true } : { text: true });
       slot.jobs++;
       this.jobsDone++;
+      signal?.throwIfAborted();
       const rawText = data.text.trim();
       if (!rules.templates) return { rawText, text: normalizeText(rawText, cfg.normalize), confidence: data.confidence / 100 };
       return correct(rawText, data.hocr ?? '', data.confidence / 100, cfg, rules);
     } finally {
       this.release(slot);
     }
+  }
+
+  /** This reader with every job tied to `signal`: a job still waiting for a worker when it aborts never runs. */
+  bound(signal: AbortSignal): OcrJobs {
+    return { read: (png, cfg, mode) => this.read(png, cfg, mode, signal) };
   }
 
   async close(): Promise<void> {
@@ -139,13 +148,26 @@ export class OcrReader {
     });
   }
 
-  private acquire(): Promise<Slot> {
+  private acquire(signal?: AbortSignal): Promise<Slot> {
+    if (signal?.aborted) return Promise.reject(signal.reason as Error);
     const idle = this.slots.find((s) => !s.busy);
     if (idle) {
       idle.busy = true;
       return Promise.resolve(idle);
     }
-    return new Promise((resolve) => this.waiting.push(resolve));
+    return new Promise((resolve, reject) => {
+      const take = (slot: Slot) => {
+        signal?.removeEventListener('abort', leave);
+        resolve(slot);
+      };
+      const leave = () => {
+        const i = this.waiting.indexOf(take);
+        if (i >= 0) this.waiting.splice(i, 1);
+        reject(signal!.reason as Error);
+      };
+      signal?.addEventListener('abort', leave, { once: true });
+      this.waiting.push(take);
+    });
   }
 
   private release(slot: Slot): void {

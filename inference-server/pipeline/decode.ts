@@ -63,8 +63,10 @@ export async function readHeader(bytes: Buffer, maxPixels: number): Promise<Imag
   return { format, width, height };
 }
 
-export async function decodeImage(bytes: Buffer, maxPixels: number): Promise<DecodedImage> {
+/** `onHeader` sees the size before the pixels are allocated (the memory budget reserves them there). */
+export async function decodeImage(bytes: Buffer, maxPixels: number, onHeader?: (header: ImageHeader) => void): Promise<DecodedImage> {
   const header = await readHeader(bytes, maxPixels);
+  onHeader?.(header);
   try {
     const { data, info } = await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'warning', sequentialRead: true })
       .rotate()

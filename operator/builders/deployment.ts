@@ -1,15 +1,18 @@
 import type { V1Container, V1Deployment, V1PodSpec, V1SecurityContext, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
-import { ARCHIVE_DIR, CONFIG_DIR, CONFIG_PATH, FETCHED_MODEL_PATH, MODEL_DIR, SERVER_PORT } from '../../contract/pod-layout.js';
+import { ARCHIVE_DIR, CONFIG_DIR, CONFIG_PATH, FETCHED_MODEL_PATH, HEALTH_PORT, MODEL_DIR, SERVER_PORT } from '../../contract/pod-layout.js';
 import { DEFAULTS, type ModelService } from '../../crds/modelservice.js';
 import type { OperatorConfig } from '../config.js';
 import { archiveClaimName } from './archive-pvc.js';
 import { type ChildMeta, childLabels, childMeta, selectorLabels } from './meta.js';
 import { modelSource } from './model-source.js';
-import { TERMINATION_GRACE_SECONDS } from './server-config.js';
+import { PRE_STOP_SLEEP_SECONDS, TERMINATION_GRACE_SECONDS } from './server-config.js';
+import { ANNOTATION_MODEL_REGISTRY, pinAnnotation, type RegistryPin, resolvedUri } from '../registry/pin.js';
+import { REGISTRY_ENV_NAMES, registryFetchParts } from '../registry/pod.js';
 
 export const SERVER_CONTAINER = 'server';
 export const FETCH_CONTAINER = 'fetch-model';
 export const HTTP_PORT_NAME = 'http';
+export const HEALTH_PORT_NAME = 'health';
 
 /** Pod template annotations the operator owns (users cannot set visionops.io/ keys, the CRD refuses them). */
 export const ANNOTATION_CONFIG_HASH = 'visionops.io/config-hash';
@@ -39,10 +42,11 @@ function resources(ms: ModelService) {
   return { ...(requests ? { requests } : {}), ...(limits ? { limits } : {}) };
 }
 
-export function buildDeployment(ms: ModelService, config: OperatorConfig, configHash: string): DeploymentChild {
+/** `pin`: the registry version resolved for a models:/ URI (required for those, ignored otherwise). */
+export function buildDeployment(ms: ModelService, config: OperatorConfig, configHash: string, pin?: RegistryPin): DeploymentChild {
   const { spec } = ms;
   const image = spec.image ?? config.serverImage;
-  const source = modelSource(spec.model);
+  const source = modelSource(spec.model, pin);
   const env = spec.env?.map((e) => structuredClone(e));
 
   const volumes: V1Volume[] = [
@@ -64,19 +68,24 @@ export function buildDeployment(ms: ModelService, config: OperatorConfig, config
   }
 
   const initContainers: V1Container[] = [];
-  if (source.kind === 'http') {
+  const registry = source.kind === 'registry' ? registryFetchParts(ms, source.pin) : undefined;
+  if (registry) volumes.push(...registry.volumes);
+  const fetch =
+    source.kind === 'http'
+      ? { args: ['fetch', '--uri', source.uri, ...(source.sha256 ? ['--sha256', source.sha256] : []), '--dest', FETCHED_MODEL_PATH], env, mounts: [] }
+      : registry
+        ? { args: registry.args, env: [...(env ?? []).filter((e) => !REGISTRY_ENV_NAMES.includes(e.name)), ...registry.env], mounts: registry.mounts }
+        : undefined;
+  if (fetch) {
     initContainers.push({
       name: FETCH_CONTAINER,
       image,
-      args: ['fetch', '--uri', source.uri, ...(source.sha256 ? ['--sha256', source.sha256] : []), '--dest', FETCHED_MODEL_PATH],
-      ...(env ? { env } : {}),
+      args: fetch.args,
+      ...(fetch.env ? { env: fetch.env } : {}),
       // Same as the server: the pod's request is the max of the two, so this costs nothing extra.
       resources: resources(ms),
       securityContext: restrictedContainer,
-      volumeMounts: [
-        { name: 'model', mountPath: MODEL_DIR },
-        { name: 'tmp', mountPath: '/tmp' },
-      ],
+      volumeMounts: [{ name: 'model', mountPath: MODEL_DIR }, { name: 'tmp', mountPath: '/tmp' }, ...fetch.mounts],
       // fetch writes one line saying why it failed; this puts it into the pod status, where the
       // operator turns it into the ModelFetchFailed condition.
       terminationMessagePolicy: 'FallbackToLogsOnError',
@@ -87,14 +96,20 @@ export function buildDeployment(ms: ModelService, config: OperatorConfig, config
     name: SERVER_CONTAINER,
     image,
     args: ['serve', '--config', CONFIG_PATH],
-    ports: [{ name: HTTP_PORT_NAME, containerPort: SERVER_PORT, protocol: 'TCP' }],
+    ports: [
+      { name: HTTP_PORT_NAME, containerPort: SERVER_PORT, protocol: 'TCP' },
+      // The probes' own listener (server.healthPort): they never queue behind client connections.
+      { name: HEALTH_PORT_NAME, containerPort: HEALTH_PORT, protocol: 'TCP' },
+    ],
     ...(env ? { env } : {}),
     resources: resources(ms),
     // /readyz turns 200 only after the model is loaded and warmed up by a real inference.
-    readinessProbe: { httpGet: { path: '/readyz', port: HTTP_PORT_NAME }, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 3 },
+    readinessProbe: { httpGet: { path: '/readyz', port: HEALTH_PORT_NAME }, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 3 },
     // /healthz answers from the start (the server listens before warm-up), so a short delay is
     // enough; a long inference on a busy CPU must not look like a hang, hence the timeout.
-    livenessProbe: { httpGet: { path: '/healthz', port: HTTP_PORT_NAME }, initialDelaySeconds: 10, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 },
+    livenessProbe: { httpGet: { path: '/healthz', port: HEALTH_PORT_NAME }, initialDelaySeconds: 10, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 },
+    // Serve on while the endpoint removal propagates; SIGTERM comes after (see server-config.ts).
+    lifecycle: { preStop: { sleep: { seconds: PRE_STOP_SLEEP_SECONDS } } },
     securityContext: restrictedContainer,
     volumeMounts: serverMounts,
     terminationMessagePolicy: 'FallbackToLogsOnError',
@@ -125,13 +140,16 @@ export function buildDeployment(ms: ModelService, config: OperatorConfig, config
     ...(spec.imagePullSecrets ? { imagePullSecrets: spec.imagePullSecrets.map((s) => ({ name: s.name })) } : {}),
   };
 
+  const modelSha256 = source.kind === 'registry' ? source.pin.sha256 : spec.model.sha256;
   const annotations: Record<string, string> = {
     ...spec.podAnnotations,
     'kubectl.kubernetes.io/default-container': SERVER_CONTAINER,
     [ANNOTATION_CONFIG_HASH]: configHash,
     // Lets the status tell which pods serve which model while a rollout replaces one with another.
-    [ANNOTATION_MODEL_URI]: spec.model.uri,
-    ...(spec.model.sha256 ? { [ANNOTATION_MODEL_SHA256]: spec.model.sha256 } : {}),
+    [ANNOTATION_MODEL_URI]: source.kind === 'registry' ? resolvedUri(source.pin) : spec.model.uri,
+    ...(modelSha256 ? { [ANNOTATION_MODEL_SHA256]: modelSha256 } : {}),
+    // A registry pod says which version it serves, and where from, for the status.
+    ...(source.kind === 'registry' ? { [ANNOTATION_MODEL_REGISTRY]: pinAnnotation(source.pin) } : {}),
   };
 
   return {

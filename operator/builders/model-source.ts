@@ -1,10 +1,12 @@
 import { BUNDLED_DETECTORS, FETCHED_MODEL_PATH, MODEL_DIR, bundledModelName, bundledModelPath, type BundledModel } from '../../contract/pod-layout.js';
 import type { ModelServiceSpec } from '../../crds/modelservice.js';
+import type { RegistryPin } from '../registry/pin.js';
 
 export type ModelSource =
   | { kind: 'http'; uri: string; sha256?: string; podPath: string }
   | { kind: 'pvc'; claimName: string; pathInVolume: string; podPath: string }
-  | { kind: 'bundled'; model: BundledModel; podPath: string };
+  | { kind: 'bundled'; model: BundledModel; podPath: string }
+  | { kind: 'registry'; pin: RegistryPin; podPath: string };
 
 /** `bundled://plate-detector` names a detector shipped in the server image, by its file name without .onnx. */
 export const BUNDLED_SCHEME = 'bundled://';
@@ -22,8 +24,14 @@ export class InvalidSpecError extends Error {
   override name = 'InvalidSpecError';
 }
 
-export function modelSource(model: ModelServiceSpec['model']): ModelSource {
+/** `pin`: the registry version the controller resolved for a models:/ URI (operator/registry/). */
+export function modelSource(model: ModelServiceSpec['model'], pin?: RegistryPin): ModelSource {
   const { uri } = model;
+  if (uri.startsWith('models:/')) {
+    // The controller resolves before building and builds nothing without a version.
+    if (!pin) throw new Error(`model.uri ${uri}: a registry model is built only once resolved to a version`);
+    return { kind: 'registry', pin, podPath: FETCHED_MODEL_PATH };
+  }
   if (uri.startsWith('http://') || uri.startsWith('https://')) {
     return { kind: 'http', uri, ...(model.sha256 ? { sha256: model.sha256 } : {}), podPath: FETCHED_MODEL_PATH };
   }
@@ -39,5 +47,5 @@ export function modelSource(model: ModelServiceSpec['model']): ModelSource {
     return { kind: 'pvc', claimName, pathInVolume, podPath: `${MODEL_DIR}/${pathInVolume}` };
   }
   if (uri.startsWith(BUNDLED_SCHEME)) return bundledSource(uri);
-  throw new InvalidSpecError(`model.uri ${uri}: only http://, https://, pvc:// and bundled:// are supported`);
+  throw new InvalidSpecError(`model.uri ${uri}: only http://, https://, pvc://, bundled:// and models:/ are supported`);
 }

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import { ARCHIVE_DIR, bundledModelPath, CONFIG_KEY, SERVER_PORT } from '../../contract/pod-layout.js';
+import { ARCHIVE_DIR, bundledModelPath, CONFIG_KEY, HEALTH_PORT, SERVER_PORT } from '../../contract/pod-layout.js';
+import { SHARED_DEFAULTS } from '../../contract/defaults.js';
 import { layoutsFor } from '../../contract/plate-layouts.js';
 import type { ServerConfigInput } from '../../contract/server-config.js';
 import { parseTemplate, TemplateError } from '../../contract/text-layout.js';
@@ -9,6 +10,7 @@ import { DEFAULTS, pipelineOf, type ModelService } from '../../crds/modelservice
 import type { OperatorConfig } from '../config.js';
 import { type ChildMeta, childMeta } from './meta.js';
 import { InvalidSpecError, modelSource } from './model-source.js';
+import { type RegistryPin, resolvedUri } from '../registry/pin.js';
 import { parseQuantity } from './quantity.js';
 
 /** The trained plate reader (spec.ocr.reader: plate-reader) inside the server image. */
@@ -16,23 +18,37 @@ export const BUNDLED_PLATE_READER = bundledModelPath('plateReader');
 /** The ID-document readers (pipeline: documents) inside the server image. */
 export const BUNDLED_MRZ_READER = bundledModelPath('mrzReader');
 export const BUNDLED_FIELD_READER = bundledModelPath('fieldReader');
-/** The pod's grace period; the server is told to finish in-flight requests a little sooner. */
-export const TERMINATION_GRACE_SECONDS = 30;
+/**
+ * How a server pod stops (pod deletion, rollout, scale-down, node drain):
+ * 1. preStop sleeps PRE_STOP_SLEEP_SECONDS while the server serves as usual: the pod is terminating,
+ *    and its removal from the endpoints reaches kube-proxy and ingress controllers meanwhile
+ *    (the native sleep action: nothing needs to be in the image);
+ * 2. SIGTERM: the server fails readiness and still serves for POD_DRAIN_DELAY_MS (stragglers);
+ * 3. it closes its listener and gives in-flight requests POD_SHUTDOWN_TIMEOUT_MS, which covers the
+ *    request deadline, so a request that was accepted is answered;
+ * TERMINATION_GRACE_SECONDS covers the three, with a margin for the process to exit.
+ */
+export const PRE_STOP_SLEEP_SECONDS = 10;
+export const POD_DRAIN_DELAY_MS = 2_000;
+export const POD_SHUTDOWN_TIMEOUT_MS = SHARED_DEFAULTS.server.requestTimeoutMs + 2_000;
+export const TERMINATION_GRACE_SECONDS = PRE_STOP_SLEEP_SECONDS + Math.ceil((POD_DRAIN_DELAY_MS + POD_SHUTDOWN_TIMEOUT_MS) / 1000) + 5;
 /** Share of the archive volume the server may fill, leaving room for filesystem overhead and in-flight writes. */
 export const ARCHIVE_FILL_RATIO = 0.9;
 
 export type ConfigMapChild = V1ConfigMap & { apiVersion: 'v1'; kind: 'ConfigMap'; metadata: ChildMeta; data: Record<string, string> };
 
-/** The inference server's config file for this ModelService, typed by the server's own schema. */
-export function buildServerConfig(ms: ModelService, config: OperatorConfig): ServerConfigInput {
+/** The inference server's config file for this ModelService, typed by the server's own schema. `pin`: the registry version of a models:/ URI. */
+export function buildServerConfig(ms: ModelService, config: OperatorConfig, pin?: RegistryPin): ServerConfigInput {
   const { model, ocr, archive } = ms.spec;
   const pipeline = pipelineOf(ms.spec);
   const thresholds = model.thresholds ?? {};
   const server: ServerConfigInput = {
     server: {
       port: SERVER_PORT,
+      healthPort: HEALTH_PORT,
       bodyLimit: config.serverBodyLimitBytes,
-      shutdownTimeoutMs: (TERMINATION_GRACE_SECONDS - 5) * 1000,
+      drainDelayMs: POD_DRAIN_DELAY_MS,
+      shutdownTimeoutMs: POD_SHUTDOWN_TIMEOUT_MS,
       // A model that cannot be served makes the server exit with its reason as the termination
       // message: the kubelet reports it within seconds and the status shows it (ModelLoadFailed),
       // where an unready pod would only say ModelLoading until the progress deadline.
@@ -41,10 +57,10 @@ export function buildServerConfig(ms: ModelService, config: OperatorConfig): Ser
       ...(ms.spec.ingress?.path && ms.spec.ingress.path !== '/' ? { basePath: ms.spec.ingress.path } : {}),
     },
     model: {
-      path: modelSource(model).podPath,
+      path: modelSource(model, pin).podPath,
       name: ms.metadata.name,
-      // Clients see which build answered them; the digest is the only version the operator knows.
-      ...(model.sha256 ? { version: model.sha256.slice(0, 12) } : {}),
+      // Clients see which build answered them: the registry version, else the digest, the only version the operator knows.
+      ...(pin ? { version: pin.version, source: resolvedUri(pin) } : model.sha256 ? { version: model.sha256.slice(0, 12) } : {}),
       format: model.format ?? DEFAULTS.format,
       ...(model.classes ? { classes: [...model.classes] } : {}),
       ...(model.inputSize !== undefined ? { inputSize: model.inputSize } : {}),
@@ -118,13 +134,13 @@ function checkTemplates(formats: readonly string[]): void {
   });
 }
 
-export function buildConfigMap(ms: ModelService, config: OperatorConfig): ConfigMapChild {
+export function buildConfigMap(ms: ModelService, config: OperatorConfig, pin?: RegistryPin): ConfigMapChild {
   const header = `# Written by the visionops operator from ModelService ${ms.metadata.namespace}/${ms.metadata.name}; edits here are overwritten.\n`;
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: childMeta(ms),
-    data: { [CONFIG_KEY]: header + stringify(buildServerConfig(ms, config), { lineWidth: 0 }) },
+    data: { [CONFIG_KEY]: header + stringify(buildServerConfig(ms, config, pin), { lineWidth: 0 }) },
   };
 }
 

@@ -21,6 +21,11 @@ import {
 } from './child-sync.js';
 import { controlledBy, keyOf, splitKey } from './owners.js';
 import { transitionEvents } from './transitions.js';
+import { isModelsUri } from '../../contract/mlflow.js';
+import { REASONS } from '../registry/decide.js';
+import type { ModelRegistry, RegistryDecision } from '../registry/model-registry.js';
+import { describeChange, pinFromAnnotations, type RegistryPin } from '../registry/pin.js';
+import { ANNOTATION_MODEL_SHA256 } from '../builders/deployment.js';
 
 /** Read access to an informer cache. */
 export interface CacheReader<T> {
@@ -41,6 +46,8 @@ export interface ReconcilerDeps {
   recorder: EventRecorder;
   metrics: OperatorMetrics;
   log: Logger;
+  /** Resolves models:/ URIs; without it such a ModelService is reported as InvalidSpec. */
+  registry?: ModelRegistry;
   now?: () => Date;
 }
 
@@ -106,7 +113,7 @@ export class ModelServiceReconciler {
    * The cache replaces the object on every change, so the same object means the same answer; a
    * ModelService is reconciled again for each event on its children and on every resync.
    */
-  private readonly desiredOf = new WeakMap<ModelService, DesiredState>();
+  private readonly desiredOf = new WeakMap<ModelService, { pin: string; desired: DesiredState }>();
   private readonly hashedOf = new WeakMap<Child, { object: Child; hash: string }>();
 
   constructor(private readonly deps: ReconcilerDeps) {
@@ -117,6 +124,7 @@ export class ModelServiceReconciler {
   forget(key: string): void {
     this.applied.delete(key);
     this.statusWritten.delete(key);
+    this.deps.registry?.forget(key);
   }
 
   /** A child was deleted (by anyone): the next pass must not trust the memo of its last apply. */
@@ -137,9 +145,15 @@ export class ModelServiceReconciler {
     let problem: { reason: string; message: string } | undefined;
     let transient: unknown;
     let desired: DesiredState | undefined;
+    const registry = await this.resolveRegistry(key, ms);
     try {
-      desired = this.desiredOf.get(ms);
-      if (!desired) this.desiredOf.set(ms, (desired = desiredState(ms, this.deps.config)));
+      // A registry model without a version to pin builds nothing: what is live stays as it is.
+      if (!registry || registry.pin) {
+        const pinKey = registry?.pin ? JSON.stringify(registry.pin) : '';
+        const memo = this.desiredOf.get(ms);
+        if (memo?.pin === pinKey) desired = memo.desired;
+        else this.desiredOf.set(ms, { pin: pinKey, desired: (desired = desiredState(ms, this.deps.config, registry?.pin)) });
+      }
     } catch (err) {
       if (!(err instanceof InvalidSpecError)) throw err;
       // Only a new spec can fix this, and a new spec triggers a reconcile: no retry.
@@ -176,12 +190,45 @@ export class ModelServiceReconciler {
     // which reports what the Deployment controller did with it. In a quiet cluster that is the
     // same status a few milliseconds later; in a burst of new ModelServices that pass waits
     // behind the new ones, and one status write says what a second one would have corrected.
+    if (registry?.pin && registry.live && fresh.has('Deployment')) this.announceVersionChange(ms, registry.live, registry.pin);
     const deferStatus = !problem && !transient && this.storedNewVersion(fresh.get('Deployment'), ms);
-    if (!deferStatus) await this.updateStatus(key, ms, problem, fresh);
+    if (!deferStatus) {
+      const status = await this.updateStatus(key, ms, problem, fresh, registry);
+      // Which version serves where, back into MLflow (in the background).
+      if (status) this.deps.registry?.served(key, registry?.conn, status.model);
+    }
     if (transient) throw transient;
+    // A missing Secret or ConfigMap is not watched: look again, with the queue's backoff.
+    const unconfigured = registry?.conditions.find((c) => c.reason === REASONS.notConfigured);
+    if (unconfigured) throw new ReconcileError(unconfigured.message);
     // Quotas, admission webhooks, RBAC: the cause may go away without a spec change, so retry
     // (with backoff). An invalid spec waits for the edit that fixes it, which triggers a reconcile.
     if (problem && problem.reason !== 'InvalidSpec') throw new ReconcileError(problem.message);
+  }
+
+  /** For a models:/ URI: the version to pin and the registry's conditions; undefined for other URIs. */
+  private async resolveRegistry(key: string, ms: ModelService): Promise<(RegistryDecision & { live?: RegistryPin }) | undefined> {
+    if (!isModelsUri(ms.spec.model.uri)) {
+      this.deps.registry?.release(key);
+      return undefined;
+    }
+    if (!this.deps.registry) {
+      return { conditions: [], blocked: { reason: 'InvalidSpec', message: `model.uri ${ms.spec.model.uri}: this operator has no registry support enabled` } };
+    }
+    const deployment = this.deps.caches.children.Deployment.get(ms.metadata.name, ms.metadata.namespace);
+    const annotations = deployment && controlledBy(deployment, ms.metadata.uid) ? (deployment as V1Deployment).spec?.template?.metadata?.annotations : undefined;
+    const live = pinFromAnnotations(annotations, annotations?.[ANNOTATION_MODEL_SHA256]);
+    const decision = await this.deps.registry.decide(key, ms, live);
+    return { ...decision, ...(live ? { live } : {}) };
+  }
+
+  /** The Deployment now pins another version than it did: `v6 → v7` on the ModelService. */
+  private announceVersionChange(ms: ModelService, from: RegistryPin, to: RegistryPin): void {
+    if (from.name === to.name && from.version === to.version && from.trackingUri === to.trackingUri) return;
+    const involved = { apiVersion: API_VERSION, kind: KIND, name: ms.metadata.name, namespace: ms.metadata.namespace, uid: ms.metadata.uid };
+    const message = describeChange(from, to);
+    this.deps.recorder.record(involved, { type: 'Normal', reason: 'ModelVersionChanged', message });
+    this.deps.log.info('model version changed; rolling out', { modelService: keyOf(ms.metadata.namespace, ms.metadata.name), change: message });
   }
 
   private memos(key: string): Map<string, AppliedMemo> {
@@ -244,12 +291,14 @@ export class ModelServiceReconciler {
     return obj && controlledBy(obj, ms.metadata.uid) ? (obj as T) : undefined;
   }
 
+  /** Writes the status if it changed; returns the status computed (undefined: the ModelService is gone). */
   private async updateStatus(
     key: string,
     ms: ModelService,
     refusal: { reason: string; message: string } | undefined,
     fresh: ReadonlyMap<ChildKind, KubernetesObject>,
-  ): Promise<void> {
+    registry: RegistryDecision | undefined,
+  ): Promise<ModelServiceStatus | undefined> {
     const now = this.now();
     const written = this.statusWritten.get(key);
     // Our last write may not have reached the cache yet; comparing against the older status
@@ -266,11 +315,12 @@ export class ModelServiceReconciler {
         ...(ingress ? { ingress } : {}),
         pods: this.deps.caches.pods(ms.metadata.namespace, ms.metadata.name),
         ...(refusal ? { reconcileError: refusal } : {}),
+        ...(registry ? { registry } : {}),
       },
       this.deps.config,
       now,
     );
-    if (statusEqual(previous, next)) return;
+    if (statusEqual(previous, next)) return next;
 
     let stored: ModelServiceStatus = next;
     try {
@@ -280,7 +330,7 @@ export class ModelServiceReconciler {
     } catch (err) {
       // Deleted meanwhile: nothing to report on.
       ignoreStatus(err, 404);
-      return;
+      return undefined;
     }
     this.statusWritten.set(key, { uid: ms.metadata.uid, status: stored, atMs: now.getTime() });
     this.deps.metrics.statusWrites.inc();
@@ -289,5 +339,6 @@ export class ModelServiceReconciler {
     for (const event of transitionEvents(previous?.conditions, next.conditions ?? [])) this.deps.recorder.record(involved, event);
     const ready = next.conditions?.find((c) => c.type === 'Ready');
     this.deps.log.debug('status updated', { modelService: keyOf(ms.metadata.namespace, ms.metadata.name), ready: ready?.status, reason: ready?.reason });
+    return stored;
   }
 }

@@ -32,5 +32,13 @@ export function transitionEvents(previous: readonly Condition[] | undefined, nex
   if (progressing?.status === 'True' && progressing.reason === 'RolloutInProgress' && before('Progressing')?.status === 'False') {
     events.push({ type: 'Normal', reason: 'RolloutStarted', message: progressing.message });
   }
+  // The registry (models:/ URIs): a resolution that fails, and the server going away and coming back.
+  const resolved = changed.find((c) => c.type === 'ModelResolved');
+  if (resolved && resolved.status !== 'True') events.push({ type: 'Warning', reason: resolved.reason, message: resolved.message });
+  const reachable = changed.find((c) => c.type === 'RegistryReachable');
+  if (reachable?.status === 'False' && reachable.reason !== resolved?.reason) events.push({ type: 'Warning', reason: reachable.reason, message: reachable.message });
+  else if (reachable?.status === 'True' && before('RegistryReachable') && before('RegistryReachable')?.status !== 'True') {
+    events.push({ type: 'Normal', reason: 'RegistryReachable', message: `the registry answers again (was ${before('RegistryReachable')?.reason})` });
+  }
   return events;
 }

@@ -20,8 +20,8 @@ import http from 'node:http';
 import https from 'node:https';
 import { performance } from 'node:perf_hooks';
 
-/** Called once per API request with its HTTP method, the path, the status (0 for a network error) and its duration. */
-export type RequestObserver = (method: string, path: string, status: number, seconds: number) => void;
+/** Called once per API request with its HTTP method, the path, the status (0 for a network error, then `error` says which) and its duration. */
+export type RequestObserver = (method: string, path: string, status: number, seconds: number, error?: unknown) => void;
 
 export interface KubeClients {
   core: CoreV1Api;
@@ -65,6 +65,8 @@ export interface RawClient {
   apply<T extends KubernetesObject>(path: string, body: object, fieldManager: string): Promise<T>;
   delete(path: string, options?: object): Promise<void>;
   list<T extends KubernetesObject>(path: string, labelSelector?: string): Promise<KubernetesListObject<T>>;
+  /** A plain GET (e.g. /version, which every authenticated client may read). */
+  get<T>(path: string): Promise<T>;
 }
 
 /**
@@ -141,7 +143,7 @@ export async function makeClients(kc: KubeConfig, opts: ClientOptions = {}): Pro
         observe?.(method, new URL(request.getUrl()).pathname, response.httpStatusCode, seconds());
         return response;
       } catch (err) {
-        observe?.(method, new URL(request.getUrl()).pathname, 0, seconds());
+        observe?.(method, new URL(request.getUrl()).pathname, 0, seconds(), err);
         throw err;
       }
     },
@@ -167,6 +169,7 @@ export async function makeClients(kc: KubeConfig, opts: ClientOptions = {}): Pro
     apply: (path, body, fieldManager) => request(HttpMethod.PATCH, path, { fieldManager, force: 'true' }, body, PatchStrategy.ServerSideApply),
     delete: async (path, options) => void (await request(HttpMethod.DELETE, path, {}, options)),
     list: (path, labelSelector) => request(HttpMethod.GET, path, labelSelector ? { labelSelector } : {}),
+    get: (path) => request(HttpMethod.GET, path, {}),
   };
 
   return {

@@ -29,6 +29,8 @@ export interface InformerOptions<T extends KubernetesObject> {
   transform?: (obj: T) => void;
   /** Informer restarts, by cause. */
   onRestart?: (cause: 'error' | 'watchdog') => void;
+  /** The error that stopped the list or watch (before the restart is scheduled). */
+  onError?: (err: unknown) => void;
 }
 
 /**
@@ -184,6 +186,7 @@ export class ResilientInformer<T extends KubernetesObject> {
     // Jitter keeps a dozen informers (or replicas) from hitting a recovering API server in step.
     const delay = Math.min(initialMs * 2 ** this.failures, maxMs) * (0.8 + Math.random() * 0.4);
     this.failures++;
+    this.opts.onError?.(err);
     this.opts.log.warn('informer failed; restarting', { informer: this.opts.name, error: errorMessage(err), attempt: this.failures, delayMs: Math.round(delay) });
     this.opts.onRestart?.('error');
     this.restartTimer = setTimeout(() => {

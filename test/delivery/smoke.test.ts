@@ -308,4 +308,31 @@ describe('@integration smoke test results in a real MLflow tracking server', fun
     expect(tag(run, 'mlflow.note.content')).to.match(/^failed: expected a dog/);
     expect(tag(run, 'environment')).to.equal('local');
   });
+
+  it('logs a registry-served model against its version: run params, and the result as a tag on the version', async () => {
+    // A version as the operator serves it: the server config's model.source names it.
+    const client = new MlflowClient(trackingUri);
+    await client.call('POST', 'registered-models/create', { name: 'smoke-plates' });
+    // MLflow wants the version's source to belong to its run.
+    const training = await client.call<{ run: { info: { run_id: string; artifact_uri: string } } }>('POST', 'runs/create', { experiment_id: await client.experimentId('smoke-training') });
+    const { run_id: runId, artifact_uri: artifacts } = training.run.info;
+    const mv = await client.call<{ model_version: { version: string } }>('POST', 'model-versions/create', { name: 'smoke-plates', source: `${artifacts}/model`, run_id: runId });
+    const version = mv.model_version.version;
+    const served = await startTestServer({ model: { path: path.join(MODELS, 'yolov5-const.onnx'), name: 'plates', version, source: `models:/smoke-plates/${version}` } });
+    try {
+      const env = { MLFLOW_TRACKING_URI: trackingUri, MLFLOW_EXPERIMENT_NAME: 'smoke-registry', SMOKE_IMAGE: SAMPLE, SMOKE_ENDPOINT: 'detect', CI: 'true', CI_ENVIRONMENT_NAME: 'staging' };
+      const r = await runMain(['--url', served.url], env);
+      expect(r.code, r.err.join('\n')).to.equal(0);
+      expect(r.out.join('\n')).to.include(`smoke: tagged models:/smoke-plates/${version} visionops.smoke/staging`);
+      const run = (await runsOf('smoke-registry'))[0]!;
+      expect(param(run, 'registered_model_name')).to.equal('smoke-plates');
+      expect(param(run, 'registered_model_version')).to.equal(version);
+      expect(tag(run, 'model_source')).to.equal(`models:/smoke-plates/${version}`);
+      const got = await client.call<{ model_version: { tags?: { key: string; value: string }[] } }>('GET', `model-versions/get?name=smoke-plates&version=${version}`);
+      const smokeTag = got.model_version.tags?.find((t) => t.key === 'visionops.smoke/staging')?.value;
+      expect(smokeTag).to.match(new RegExp(`^passed \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ run ${run.info.run_id}$`));
+    } finally {
+      await served.shutdown();
+    }
+  });
 });

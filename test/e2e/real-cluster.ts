@@ -18,6 +18,7 @@ import { REPO_ROOT } from '../cluster/paths.js';
 import { isAlive } from '../cluster/process-util.js';
 import { killComponentSync } from '../cluster/processes.js';
 import { podmanHas, projectImageSources } from '../cluster/realnode/images.js';
+import { builtImages } from '../images/podman.js';
 import { readState, type ClusterState } from '../cluster/state.js';
 import { registerTeardown } from '../cluster/teardown.js';
 
@@ -76,6 +77,10 @@ async function reapEarlierRuns(root: string): Promise<void> {
 }
 
 async function start(): Promise<RealCluster> {
+  // The node runs the images of this working tree: built (or found unchanged in the layer cache)
+  // first, so an edit is never tested against an image of an older tree. A tag of one's own
+  // (VISIONOPS_NODE_IMAGE_TAG) names a build made on purpose, which is used as it is.
+  if (!process.env.VISIONOPS_NODE_IMAGE_TAG) await builtImages();
   const wanted = projectImageSources().map((s) => s.source);
   const present = await podmanHas(wanted);
   if (present.length !== wanted.length) {

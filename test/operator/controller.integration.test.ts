@@ -57,6 +57,11 @@ describe('@integration ModelService controller', function () {
         ]);
       }
     }
+    // The API server (1.37) keeps the native preStop sleep action in the pod template.
+    const deployment = await kubeConfig.makeApiClient(AppsV1Api).readNamespacedDeployment({ name: 'plate-reader', namespace });
+    const pod = deployment.spec!.template.spec!;
+    expect(pod.containers[0]!.lifecycle?.preStop?.sleep?.seconds).to.equal(10);
+    expect(pod.terminationGracePeriodSeconds).to.be.greaterThan(10);
     // kwok runs the plate reader's pod: what `kubectl get msvc` prints follows.
     await ms.waitForCondition('plate-reader', 'Ready', 'True', 'ModelServing');
     const table = await kubectl(cluster.kubeconfigPath, 'get', 'msvc', 'plate-reader', '-n', namespace, '--no-headers');

@@ -110,7 +110,7 @@ describe('ModelService CRD', () => {
     expect(at(scale.labelSelectorPath)?.type).to.equal('string');
     expect(version.subresources.status).to.deep.equal({});
     const columns = version.additionalPrinterColumns.filter((c) => !('priority' in c)).map((c) => c.name);
-    expect(columns).to.deep.equal(['Ready', 'Replicas', 'Model', 'URL', 'Age']);
+    expect(columns).to.deep.equal(['Ready', 'Replicas', 'Model', 'Version', 'URL', 'Age']);
     for (const c of version.additionalPrinterColumns) {
       const plain = c.jsonPath.replace(/\[\?.*$/, '');
       if (plain.startsWith('.metadata')) continue;

@@ -1,6 +1,8 @@
 import type { V1Container } from '@kubernetes/client-node';
 import { expect } from 'chai';
+import { SHARED_DEFAULTS } from '../../contract/defaults.js';
 import { buildDeployment } from '../../operator/builders/deployment.js';
+import { buildServerConfig } from '../../operator/builders/server-config.js';
 import { SHA, config, fullModelService, modelService } from './fixtures.js';
 
 const HASH = '0123456789abcdef';
@@ -45,16 +47,32 @@ describe('Deployment builder', () => {
     expect(pod.volumes).to.deep.include({ name: 'model', emptyDir: {} });
   });
 
-  it('runs the server with the mounted config, a named http port and health probes', () => {
+  it('runs the server with the mounted config, a named http port and health probes on a port of their own', () => {
     const c = server(buildDeployment(modelService(), config, HASH).spec!.template.spec!.containers);
     expect(c.args).to.deep.equal(['serve', '--config', '/etc/visionops/config.yaml']);
-    expect(c.ports).to.deep.equal([{ name: 'http', containerPort: 8080, protocol: 'TCP' }]);
-    expect(c.readinessProbe?.httpGet).to.deep.equal({ path: '/readyz', port: 'http' });
-    expect(c.livenessProbe?.httpGet).to.deep.equal({ path: '/healthz', port: 'http' });
+    expect(c.ports).to.deep.equal([{ name: 'http', containerPort: 8080, protocol: 'TCP' }, { name: 'health', containerPort: 8081, protocol: 'TCP' }]);
+    // The server's config puts the probes' listener on that port, apart from the API's.
+    const serverConfig = buildServerConfig(modelService(), config).server!;
+    expect([serverConfig.port, serverConfig.healthPort]).to.deep.equal([8080, 8081]);
+    expect(c.readinessProbe?.httpGet).to.deep.equal({ path: '/readyz', port: 'health' });
+    expect(c.livenessProbe?.httpGet).to.deep.equal({ path: '/healthz', port: 'health' });
     // Liveness must not kill a pod that is still warming up.
     expect(c.livenessProbe!.initialDelaySeconds! + c.livenessProbe!.periodSeconds! * c.livenessProbe!.failureThreshold!).to.be.at.least(30);
     expect(c.volumeMounts).to.deep.include({ name: 'config', mountPath: '/etc/visionops', readOnly: true });
     expect(c.volumeMounts).to.deep.include({ name: 'tmp', mountPath: '/tmp' });
+  });
+
+  it('stops the server gracefully: preStop sleep for endpoint propagation, a grace period covering it, the drain delay and the drain', () => {
+    const pod = buildDeployment(modelService(), config, HASH).spec!.template.spec!;
+    const c = server(pod.containers);
+    // The native sleep action: no shell or sleep binary needed in the (distroless-style) image.
+    expect(c.lifecycle).to.deep.equal({ preStop: { sleep: { seconds: 10 } } });
+    const serverConfig = buildServerConfig(modelService(), config).server!;
+    expect(serverConfig.drainDelayMs).to.equal(2000);
+    // In-flight requests may run to their deadline (the server's default requestTimeoutMs).
+    expect(serverConfig.shutdownTimeoutMs).to.be.at.least(SHARED_DEFAULTS.server.requestTimeoutMs);
+    const needed = 10 + (serverConfig.drainDelayMs! + serverConfig.shutdownTimeoutMs!) / 1000;
+    expect(pod.terminationGracePeriodSeconds).to.be.at.least(needed + 3);
   });
 
   it('runs every container under the restricted Pod Security Standard', () => {

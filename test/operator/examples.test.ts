@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
+import type { V1Deployment } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { Value } from 'typebox/value';
 import { parse } from 'yaml';
@@ -32,6 +33,14 @@ describe('examples', () => {
     expect(server.documents).to.not.have.property('fieldReader');
     expect(server.ocr.enabled).to.equal(false);
     expect(server.archive).to.equal(undefined);
+  });
+
+  it('mlflow.yaml passes the CRD schema and, once resolved, builds pods that fetch the pinned version', () => {
+    const ms = example('mlflow.yaml');
+    expect([...Value.Errors(modelServiceSchema, ms)].map((e) => `${e.instancePath} ${e.message}`)).to.deep.equal([]);
+    const pin = { requestedUri: ms.spec.model.uri, name: 'plate-detector', version: '7', alias: 'champion', runId: 'r', source: 'mlflow-artifacts:/1/r/artifacts/model', sha256: 'a'.repeat(64), trackingUri: ms.spec.model.mlflow!.trackingUri! };
+    const deployment = desiredState(ms, config, pin).apply.find((c) => c.kind === 'Deployment') as V1Deployment;
+    expect(deployment.spec!.template.spec!.initContainers![0]!.args).to.include('models:/plate-detector/7');
   });
 
   it('full.yaml really uses ingress, archive and autoscaling', () => {

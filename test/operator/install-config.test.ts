@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
@@ -7,6 +7,7 @@ import { parseAllDocuments } from 'yaml';
 import { buildModelServiceCrd } from '../../crds/crd.js';
 import { DEFAULT_SERVER_IMAGE } from '../../operator/config.js';
 import { CHILD_KINDS, desiredState } from '../../operator/desired-state.js';
+import { binPath } from '../cluster/build.js';
 import { config, fullModelService, modelService } from './fixtures.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -54,6 +55,8 @@ function childResources(): Set<string> {
 }
 
 const role = docs('config/rbac/role.yaml')[0]!;
+/** The test control plane's kubectl once it is built, else one on PATH; without either the kustomize checks are skipped. */
+const KUBECTL = existsSync(binPath('kubectl')) ? binPath('kubectl') : 'kubectl';
 const rules = role.rules as Rule[];
 
 describe('install config (config/)', () => {
@@ -75,12 +78,13 @@ describe('install config (config/)', () => {
       const kind = CHILD_KINDS.find((k) => groupOf(k.apiVersion) === group && k.plural === resource);
       expect(kind, gr).to.not.equal(undefined);
       // Informers list and watch; server-side apply is a PATCH that creates; only optional sections are deleted.
-      const expected = ['create', 'list', 'patch', 'watch', ...(kind?.deletedWhenAbsent ? ['delete'] : [])].sort();
+      // A ModelService's CA bundle for its MLflow server is a ConfigMap the operator reads (get).
+      const expected = ['create', 'list', 'patch', 'watch', ...(kind?.deletedWhenAbsent ? ['delete'] : []), ...(gr === '/configmaps' ? ['get'] : [])].sort();
       expect(verbsFor(group, resource), gr).to.deep.equal(expected);
     }
   });
 
-  it('the manager role grants nothing beyond that: no wildcards, pods read-only, no secrets', () => {
+  it('the manager role grants nothing beyond that: no wildcards, pods read-only, secrets only get', () => {
     const granted = new Set(rules.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.map((res) => `${g}/${res}`))));
     const expected = new Set([
       ...childResources(),
@@ -89,11 +93,15 @@ describe('install config (config/)', () => {
       'visionops.io/modelservices/finalizers',
       '/pods',
       '/events',
+      // The credentials Secret a models:/ ModelService names (spec.model.mlflow.credentialsSecret).
+      '/secrets',
     ]);
     expect(granted).to.deep.equal(expected);
     for (const r of rules) expect([...r.apiGroups, ...r.resources, ...r.verbs]).to.not.include('*');
     const podVerbs = rules.filter((r) => r.resources.includes('pods')).flatMap((r) => r.verbs);
     expect(podVerbs).to.have.members(['list', 'watch']);
+    // One named Secret at a time: never list or watch every Secret of the cluster.
+    expect(verbsFor('', 'secrets')).to.deep.equal(['get']);
     // The operator never writes a spec: only the status, by server-side apply.
     expect(verbsFor('visionops.io', 'modelservices')).to.deep.equal(['list', 'watch']);
     expect(verbsFor('visionops.io', 'modelservices/status')).to.deep.equal(['patch']);
@@ -124,8 +132,8 @@ describe('install config (config/)', () => {
   describe('kubectl kustomize config/default', function () {
     let rendered: Doc[] = [];
     before(function () {
-      if (spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status !== 0) this.skip();
-      const out = execFileSync('kubectl', ['kustomize', join(ROOT, 'config/default')], { encoding: 'utf8' });
+      if (spawnSync(KUBECTL, ['version', '--client'], { stdio: 'ignore' }).status !== 0) this.skip();
+      const out = execFileSync(KUBECTL, ['kustomize', join(ROOT, 'config/default')], { encoding: 'utf8' });
       rendered = parseAllDocuments(out).map((d) => d.toJS() as Doc);
     });
 
@@ -151,8 +159,25 @@ describe('install config (config/)', () => {
       expect(crd.metadata.name).to.equal('modelservices.visionops.io');
     });
 
+    it('config/namespaced: the same grants as Roles in the operator\'s namespace, no ClusterRole, watching that namespace', () => {
+      const out = execFileSync(KUBECTL, ['kustomize', join(ROOT, 'config/namespaced')], { encoding: 'utf8' });
+      const all = parseAllDocuments(out).map((d) => d.toJS() as Doc);
+      expect(all.filter((d) => d.kind === 'ClusterRole' || d.kind === 'ClusterRoleBinding')).to.deep.equal([]);
+      // Cluster-scoped: only the CRD (CRDs always are) and the namespace itself.
+      const clusterScoped = all.filter((d) => !d.metadata.namespace).map((d) => d.kind).sort();
+      expect(clusterScoped).to.deep.equal(['CustomResourceDefinition', 'Namespace']);
+      expect(new Set(all.filter((d) => d.metadata.namespace).map((d) => d.metadata.namespace))).to.deep.equal(new Set(['visionops-system']));
+      const manager = all.find((d) => d.kind === 'Role' && d.metadata.name === 'visionops-manager-role')!;
+      expect(manager.rules).to.deep.equal(rules);
+      const binding = all.find((d) => d.kind === 'RoleBinding' && d.roleRef.name === 'visionops-manager-role')!;
+      expect(binding.roleRef.kind).to.equal('Role');
+      expect(binding.subjects).to.deep.equal([{ kind: 'ServiceAccount', name: 'visionops-controller-manager', namespace: 'visionops-system' }]);
+      const env = all.find((d) => d.kind === 'Deployment')!.spec.template.spec.containers[0].env as { name: string; valueFrom?: unknown }[];
+      expect(env.find((e) => e.name === 'VISIONOPS_WATCH_NAMESPACE')).to.deep.equal({ name: 'VISIONOPS_WATCH_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } });
+    });
+
     it('config/samples renders the example ModelServices', () => {
-      const out = execFileSync('kubectl', ['kustomize', join(ROOT, 'config/samples')], { encoding: 'utf8' });
+      const out = execFileSync(KUBECTL, ['kustomize', join(ROOT, 'config/samples')], { encoding: 'utf8' });
       const names = parseAllDocuments(out).map((d) => (d.toJS() as Doc).metadata.name);
       expect(names).to.have.members(['plate-reader', 'plate-reader-prod']);
     });

@@ -137,6 +137,8 @@ describe('@integration leader election', function () {
       expect(stolen).to.be.greaterThan(0);
       expect(reason).to.equal('leadership-lost');
       expect(manager.isLeader).to.equal(false);
+      // It says why: another instance holds the lease.
+      expect(manager.lostLeadershipBecause).to.match(/was not renewed for \d+ ms .*: thief holds the lease now/);
 
       await new ModelServices(kubeConfig, namespace).create(modelService('orphan'));
       await sleep(1500);

@@ -25,6 +25,15 @@ describe('manager settings', () => {
     expect(() => managerSettingsFromEnv({ VISIONOPS_RENEW_DEADLINE_SECONDS: '20' })).to.throw(/lease duration > renew deadline/);
   });
 
+  it('registry: MLflow\'s MLFLOW_TRACKING_URI as the default server, polls every 30 s ±20 %, backoff up to 5 min', () => {
+    expect(managerSettingsFromEnv({}).registry).to.deep.equal({ defaultTrackingUri: undefined, pollIntervalMs: 30_000, jitter: 0.2, maxBackoffMs: 300_000, requestTimeoutMs: 10_000 });
+    const s = managerSettingsFromEnv({ MLFLOW_TRACKING_URI: 'https://mlflow.mlops:5000', VISIONOPS_REGISTRY_POLL_SECONDS: '10', VISIONOPS_REGISTRY_POLL_JITTER: '0' }).registry;
+    expect(s).to.deep.include({ defaultTrackingUri: 'https://mlflow.mlops:5000', pollIntervalMs: 10_000, jitter: 0 });
+    expect(() => managerSettingsFromEnv({ MLFLOW_TRACKING_URI: 'databricks' })).to.throw(/MLFLOW_TRACKING_URI=databricks is not an http\(s\) tracking server/);
+    expect(() => managerSettingsFromEnv({ VISIONOPS_REGISTRY_POLL_SECONDS: '0' })).to.throw(/VISIONOPS_REGISTRY_POLL_SECONDS=0/);
+    expect(() => managerSettingsFromEnv({ VISIONOPS_REGISTRY_POLL_JITTER: '1.5' })).to.throw(/VISIONOPS_REGISTRY_POLL_JITTER/);
+  });
+
   it('parses bind addresses as kubebuilder flags do', () => {
     expect(parseBindAddress(':8080')).to.deep.equal({ host: undefined, port: 8080 });
     expect(parseBindAddress('127.0.0.1:0')).to.deep.equal({ host: '127.0.0.1', port: 0 });

@@ -16,6 +16,7 @@ describe('server ConfigMap builder', () => {
     expect(parsed.model).to.deep.include({ path: '/models/model.onnx', name: 'plates', version: SHA.slice(0, 12), format: 'auto' });
     expect(parsed.model.thresholds).to.deep.equal({ confidence: 0.25, iou: 0.45, maxDetections: 300 });
     expect(parsed.server.port).to.equal(8080);
+    expect(parsed.server.healthPort).to.equal(8081);
     expect(parsed.server.bodyLimit).to.equal(config.serverBodyLimitBytes);
     expect(parsed.ocr.enabled).to.equal(false);
     expect(parsed.archive).to.equal(undefined);

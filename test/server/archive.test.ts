@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import request from 'supertest';
-import { ImageArchive, sha256Hex, writeAtomic } from '../../inference-server/archive/store.js';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { ImageArchive, sha256Hex, tempOwner, thisWriter, writeAtomic } from '../../inference-server/archive/store.js';
 import { MODELS, startTestServer } from './helpers.js';
 
 async function tree(dir: string): Promise<string[]> {
@@ -59,7 +61,7 @@ describe('image archive', () => {
       failed = true;
     }
     expect(failed).to.equal(true);
-    expect((await readdir(dir)).filter((n) => n.startsWith('.tmp-'))).to.deep.equal([]);
+    expect((await readdir(dir)).filter((n) => n.startsWith('.tmp'))).to.deep.equal([]);
     await writeAtomic(join(dir, 'y.json'), Buffer.from('{"ok":true}'));
     expect(await readdir(dir)).to.have.members(['x.json', 'y.json']);
   });
@@ -87,7 +89,45 @@ describe('image archive', () => {
     expect(has(entries[1]!), 'oldest over the cap').to.equal(false);
     expect([entries[2], entries[3], entries[4]].every((e) => has(e!))).to.equal(true);
     expect(r.bytes).to.be.at.most(4000);
-    expect(left.some((p) => p.includes('.tmp-'))).to.equal(false);
+    expect(left.some((p) => p.includes('.tmp'))).to.equal(false);
+  });
+
+  it("names its temp files after the writer (host, pid) and the sidecar says who wrote it", async () => {
+    const a = new ImageArchive({ dir, retentionDays: 30, maxBytes: 1e9 });
+    const e = await a.store(Buffer.from('who'), 'jpeg', {});
+    expect(JSON.parse(await readFile(e.sidecarPath, 'utf8')).writer).to.deep.equal(thisWriter());
+    expect(tempOwner(`.tmp.${thisWriter().host}.123.0a1b`)).to.deep.equal({ host: thisWriter().host, pid: 123 });
+    expect(tempOwner('.tmp-0a1b')).to.equal(undefined);
+  });
+
+  it("at start removes this host's dead writers' temp files and lone sidecars, and nothing of live writers or other hosts", async () => {
+    const me = thisWriter();
+    const exited = spawn(process.execPath, ['-e', '']);
+    await once(exited, 'exit');
+    const alive = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+    try {
+      const shard = join(dir, 'ab');
+      await mkdir(shard, { recursive: true });
+      const sha = (c: string) => `ab${c.repeat(62)}`;
+      const files: Record<string, string> = {
+        [`.tmp.${me.host}.${exited.pid}.00ff`]: 'dead writer of this host',
+        [`.tmp.${me.host}.${me.pid}.01ff`]: 'this pid in an earlier life (a restarted container)',
+        [`.tmp.${me.host}.${alive.pid}.02ff`]: 'a live writer of this host',
+        [`.tmp.other-pod.${exited.pid}.03ff`]: 'another replica sharing the volume',
+        [`${sha('1')}.json`]: JSON.stringify({ writer: { host: me.host, pid: exited.pid } }),
+        [`${sha('2')}.json`]: JSON.stringify({ writer: { host: 'other-pod', pid: 7 } }),
+        [`${sha('3')}.json`]: JSON.stringify({ writer: { host: me.host, pid: exited.pid } }),
+        [`${sha('3')}.png`]: 'an entry',
+      };
+      for (const [name, text] of Object.entries(files)) await writeFile(join(shard, name), text);
+      const removed = await new ImageArchive({ dir, retentionDays: 30, maxBytes: 1e9 }).init();
+      expect(removed).to.deep.equal({ tempFiles: 2, loneSidecars: 1 });
+      expect((await readdir(shard)).sort()).to.deep.equal(
+        [`.tmp.${me.host}.${alive.pid}.02ff`, `.tmp.other-pod.${exited.pid}.03ff`, `${sha('2')}.json`, `${sha('3')}.json`, `${sha('3')}.png`].sort(),
+      );
+    } finally {
+      alive.kill('SIGKILL');
+    }
   });
 
   it('the server archives each accepted image and answers archived: true', async () => {

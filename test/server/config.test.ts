@@ -65,6 +65,14 @@ describe('configuration', () => {
     expect(bad).to.throw(ConfigError, 'fieldreader');
   });
 
+  it('refuses a health port equal to the API port, and reads it from the env', () => {
+    expect(() => loadConfig({ env: { VISIONOPS__SERVER__HEALTH_PORT: '9000' }, overrides: { model: { path: 'm.onnx' }, server: { port: 9000 } } }))
+      .to.throw(ConfigError, /server\.healthPort.*must differ from server\.port/);
+    expect(loadConfig({ env: { VISIONOPS__SERVER__HEALTH_PORT: '9001' }, overrides: { model: { path: 'm.onnx' }, server: { port: 9000 } } }).server.healthPort).to.equal(9001);
+    // Both chosen by the system: they cannot collide.
+    expect(loadConfig({ overrides: { model: { path: 'm.onnx' }, server: { port: 0, healthPort: 0 } } }).server.healthPort).to.equal(0);
+  });
+
   it('maps env vars to nested keys with typed values', () => {
     expect(envOverrides({ VISIONOPS__INFERENCE__INTRA_OP_THREADS: '2', VISIONOPS__OCR__ENABLED: 'false', LOG_LEVEL: 'debug', HOME: '/root' })).to.deep.equal({
       inference: { intraOpThreads: 2 },

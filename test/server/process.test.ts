@@ -1,89 +1,90 @@
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { MODELS } from './helpers.js';
-
-const CLI = join(import.meta.dirname, '..', '..', 'inference-server', 'cli.ts');
-
-interface Proc {
-  child: ChildProcess;
-  lines: Record<string, unknown>[];
-  stderr: string[];
-  exit: Promise<number | null>;
-}
-
-function run(args: string[], env: Record<string, string> = {}): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
-    env: { ...process.env, LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const lines: Record<string, unknown>[] = [];
-  const stderr: string[] = [];
-  const collect = (into: (l: string) => void) => (chunk: Buffer) => chunk.toString().split('\n').filter(Boolean).forEach(into);
-  child.stdout!.on('data', collect((l) => {
-    try {
-      lines.push(JSON.parse(l) as Record<string, unknown>);
-    } catch {
-      lines.push({ raw: l });
-    }
-  }));
-  child.stderr!.on('data', collect((l) => {
-    stderr.push(l);
-    try {
-      lines.push(JSON.parse(l) as Record<string, unknown>);
-    } catch {
-      /* plain text on stderr */
-    }
-  }));
-  const exit = once(child, 'exit').then(([code]) => code as number | null);
-  return { child, lines, stderr, exit };
-}
-
-async function waitFor<T>(what: string, f: () => T | undefined | Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { ready, run, waitFor } from './server-process.js';
 
 describe('visionops-server process', function () {
   this.timeout(60_000);
 
-  it('SIGTERM: stops accepting, drains the request in flight, exits 0', async () => {
+  /** A GET on a connection of its own (fetch would reuse a pooled one): proves the listener still accepts. */
+  const freshGet = (url: string) =>
+    new Promise<number>((resolve, reject) => {
+      http.get(url, { agent: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      }).on('error', reject);
+    });
+
+  it('SIGTERM: fails readiness at once, keeps accepting for the drain delay, then stops accepting, drains the request in flight, exits 0', async () => {
     // The dynamic-input fixture at 4096 makes one inference take a few hundred ms.
     const p = run(['--model', join(MODELS, 'yolov5-dynamic.onnx'), '--port', '0'], {
       VISIONOPS__OCR__ENABLED: 'false', VISIONOPS__SERVER__HOST: '127.0.0.1', VISIONOPS__MODEL__INPUT_SIZE: '4096',
+      VISIONOPS__SERVER__DRAIN_DELAY_MS: '3000',
     });
     try {
-      const port = await waitFor('listening', () => p.lines.find((l) => l.message === 'listening')?.port as number | undefined);
-      const base = `http://127.0.0.1:${port}`;
-      await waitFor('ready', async () => ((await fetch(`${base}/readyz`)).ok ? true : undefined));
+      const base = await ready(p);
       const big = await sharp({ create: { width: 7000, height: 6000, channels: 3, background: '#4a6' } }).jpeg().toBuffer();
       const inFlight = fetch(`${base}/v1/detect`, { method: 'POST', body: big, headers: { 'content-type': 'image/jpeg' } });
       await waitFor('request in flight', async () => {
         const m = await (await fetch(`${base}/metrics`)).text();
         return /visionops_http_requests_in_flight 1/.test(m) ? true : undefined;
       });
+      const signalled = Date.now();
       p.child.kill('SIGTERM');
+      await waitFor('draining', () => p.lines.find((l) => String(l.message).startsWith('shutting down: readiness fails')));
+      const readyz = await fetch(`${base}/readyz`);
+      expect(readyz.status).to.equal(503);
+      expect(((await readyz.json()) as { checks: Record<string, unknown> }).checks.shutdown).to.deep.equal({ ok: false, reason: 'the server is shutting down' });
+      // During the delay new connections are still accepted and served (endpoints still route here).
+      expect(await freshGet(`${base}/healthz`)).to.equal(200);
+      const during = await fetch(`${base}/v1/detect`, { method: 'POST', body: await sharp({ create: { width: 64, height: 64, channels: 3, background: '#000' } }).png().toBuffer(), headers: { 'content-type': 'image/png' } });
+      expect(during.status).to.equal(200);
+      expect(during.headers.get('connection')).to.equal('close');
       const res = await inFlight;
       expect(res.status).to.equal(200);
       expect(((await res.json()) as { width: number }).width).to.equal(7000);
+      // After the delay: no new connections.
+      await waitFor('listener closed', () => freshGet(`${base}/healthz`).then(() => undefined, () => true), 30_000);
+      expect(Date.now() - signalled).to.be.at.least(3000);
       expect(await p.exit).to.equal(0);
-      let refused = false;
-      await fetch(`${base}/healthz`).catch(() => {
-        refused = true;
-      });
-      expect(refused).to.equal(true);
       expect(p.lines.some((l) => l.message === 'shutdown complete')).to.equal(true);
     } finally {
       p.child.kill('SIGKILL');
+    }
+  });
+
+  it('SIGINT (Ctrl-C) stops without the drain delay', async () => {
+    const p = run(['--model', join(MODELS, 'yolov5-const.onnx'), '--port', '0'], {
+      VISIONOPS__OCR__ENABLED: 'false', VISIONOPS__SERVER__HOST: '127.0.0.1', VISIONOPS__SERVER__DRAIN_DELAY_MS: '600000',
+    });
+    try {
+      await ready(p);
+      p.child.kill('SIGINT');
+      expect(await p.exit).to.equal(0);
+      expect(p.lines.some((l) => String(l.message).startsWith('shutting down: readiness fails'))).to.equal(false);
+      expect(p.lines.some((l) => l.message === 'shutdown complete')).to.equal(true);
+    } finally {
+      p.child.kill('SIGKILL');
+    }
+  });
+
+  it('a port in use: one clear line and exit code 4', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as net.AddressInfo).port;
+    try {
+      const p = run(['--model', join(MODELS, 'yolov5-const.onnx'), '--port', String(port)], { VISIONOPS__OCR__ENABLED: 'false', VISIONOPS__SERVER__HOST: '127.0.0.1' });
+      expect(await p.exit).to.equal(4);
+      const err = p.stderr.join('\n');
+      expect(err).to.include(`cannot start: port ${port} on 127.0.0.1 is already in use`);
+      expect(err).to.not.match(/TypeError|at .*\.js:\d+/);
+    } finally {
+      taken.close();
     }
   });
 

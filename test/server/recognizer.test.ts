@@ -8,6 +8,7 @@ import { calibratedConfidence, ctcGreedy, greedyPathLogProb, minCharLogProb, rea
 import { resultFromRead } from '../../inference-server/ocr/reader.js';
 import { areaWeights, greyAt, recognizerInput } from '../../inference-server/ocr/recognizer-input.js';
 import { parseRecognizerSpec, RECOGNIZER_METADATA_KEY, RecognizerLoadError, TextRecognizer } from '../../inference-server/ocr/recognizer.js';
+import { RecognizerThread, rowsFor } from '../../inference-server/ocr/recognizer-thread.js';
 import { ocrClassSchema } from '../../contract/server-config.js';
 import { betterView, viewBoxes } from '../../inference-server/ocr/recognizer-views.js';
 import { plateOcr, PLATE_CHARSET } from '../../inference-server/ocr/plate-rule.js';
@@ -258,5 +259,40 @@ describe('bundled plate reader, end to end through the server', function () {
     expect(res.body.error.code).to.equal('not_ready');
     // detection does not need the reader
     await request(s.url).post('/v1/detect').set('Content-Type', 'image/jpeg').send(readFileSync(SMOKE)).expect(200);
+  });
+});
+
+describe('the recognizer on its own thread', function () {
+  this.timeout(120_000);
+
+  it('reads exactly what the recognizer reads on the event loop, sending only the rows its boxes need', async () => {
+    const direct = await TextRecognizer.load(READER);
+    const threaded = await RecognizerThread.load(READER);
+    try {
+      const { data, info } = await sharp(SMOKE).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+      const pixels = new Uint8Array(data.buffer, data.byteOffset, data.length);
+      const plate = { x1: 331.56, y1: 384.09, x2: 632.57, y2: 496.72 };
+      // A plate, its views, a box at the top edge and one at the bottom edge (clipping as in the full image).
+      const boxes = [...viewBoxes(plate, 4), { x1: 10, y1: 0, x2: 110, y2: 30 }, { x1: 500, y1: info.height - 20, x2: 700, y2: info.height }];
+      const a = await direct.recognize(pixels, info.width, info.height, boxes);
+      const b = await threaded.recognize(pixels, info.width, info.height, boxes);
+      expect(b).to.deep.equal(a);
+      expect(b[0]!.text).to.equal('ZF89CYC');
+      expect(rowsFor([plate], info.height, threaded.spec.margin)).to.deep.equal({ top: 376, bottom: 505 });
+      // The caller's pixels are untouched (tesseract crops from them afterwards).
+      expect(pixels.length).to.equal(info.width * info.height * 3);
+    } finally {
+      await Promise.all([direct.close(), threaded.close()]);
+    }
+  });
+
+  it('refuses a model that is not a recognizer, with the reason', async () => {
+    try {
+      await RecognizerThread.load(join(FIXTURES, 'models', 'yolov5-const.onnx'));
+      expect.fail('loaded a detector as a recognizer');
+    } catch (err) {
+      expect(err).to.be.instanceOf(RecognizerLoadError);
+      expect((err as Error).message).to.match(/yolov5-const.onnx: no "visionops.recognizer" metadata/);
+    }
   });
 });
