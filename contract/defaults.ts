@@ -67,4 +67,10 @@ export const SHARED_DEFAULTS = {
     sweepIntervalMs: 600_000,
   },
   image: { maxPixels: 50_000_000 },
+  documents: {
+    /** documents read per photo (each costs a detector run and two recognizer runs) */
+    maxDocuments: 2,
+    /** score a zone (MRZ line, field) needs on the rectified document */
+    zoneConfidence: 0.25,
+  },
 } as const;

@@ -41,12 +41,18 @@ export const BUNDLED_MODEL_FILES = {
   plateDetector: 'models/plate-detector.onnx',
   /** CRNN + CTC plate text recognizer, models/plate-reader.md */
   plateReader: 'models/plate-reader.onnx',
+  /** YOLOv5n ID-document, corner and zone detector, models/document-detector.md */
+  documentDetector: 'models/document-detector.onnx',
+  /** CRNN + CTC MRZ line reader, models/mrz-reader.md */
+  mrzReader: 'models/mrz-reader.onnx',
+  /** CRNN + CTC visual-zone field reader (training/documents/recognizer.py --task field); not trained and not shipped yet */
+  fieldReader: 'models/field-reader.onnx',
 } as const;
 
 export type BundledModel = keyof typeof BUNDLED_MODEL_FILES;
 
 /** The bundled models a ModelService can serve as its detector (`spec.model.uri: bundled://<file name>`). */
-export const BUNDLED_DETECTORS: readonly BundledModel[] = ['plateDetector'];
+export const BUNDLED_DETECTORS: readonly BundledModel[] = ['plateDetector', 'documentDetector'];
 
 /** `plate-detector` for models/plate-detector.onnx: the name `bundled://` uses. */
 export function bundledModelName(model: BundledModel): string {

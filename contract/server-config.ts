@@ -187,6 +187,27 @@ export const serverConfigSchema = z
       })
       .strict()
       .prefault({}),
+    documents: z
+      .object({
+        mrzReader: z.string().min(1).describe('ONNX of the MRZ line reader (training/documents/recognizer.py --task mrz), e.g. models/mrz-reader.onnx'),
+        fieldReader: z
+          .string()
+          .min(1)
+          .optional()
+          .describe('ONNX of the visual-zone field reader (--task field); absent: the MRZ alone is read'),
+        maxDocuments: z.number().int().min(1).max(8).default(D.documents.maxDocuments).describe('documents read per photo, most confident first'),
+        zoneConfidence: z.number().min(0).max(1).default(D.documents.zoneConfidence).describe('score a zone needs on the rectified document'),
+        archive: z
+          .boolean()
+          .default(false)
+          .describe('identity documents are personal data: their images go to the archive only when this is true (and archive is set)'),
+      })
+      .strict()
+      .optional()
+      .describe(
+        'read identity documents (ICAO 9303 TD1/TD2/TD3) with a document detector (model.path, e.g. models/document-detector.onnx): ' +
+          '/v1/read answers `documents` with their fields, the MRZ and its checks',
+      ),
     archive: z
       .object({
         dir: z.string().min(1).describe('store every accepted image here (content-addressed)'),
@@ -212,3 +233,4 @@ export type ServerConfig = z.output<typeof serverConfigSchema>;
 export type Thresholds = z.output<typeof thresholdsSchema>;
 export type OcrClassConfig = z.output<typeof ocrClassSchema>;
 export type OcrMode = z.output<typeof ocrModeSchema>;
+export type DocumentsConfig = NonNullable<ServerConfig['documents']>;

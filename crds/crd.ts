@@ -41,6 +41,7 @@ export function buildModelServiceCrd() {
             { name: 'Version', type: 'string', jsonPath: '.status.model.version', description: 'Registry version the ready pods serve (models:/ URIs).' },
             { name: 'URL', type: 'string', jsonPath: '.status.url', description: 'External URL (Ingress).' },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+            { name: 'Pipeline', type: 'string', jsonPath: '.spec.pipeline', priority: 1, description: 'detection, plates or documents (empty: plates with spec.ocr, else detection).' },
             { name: 'Available', type: 'integer', jsonPath: '.status.readyReplicas', priority: 1, description: 'Ready server pods.' },
             { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', priority: 1, description: 'Why Ready has its status.' },
             { name: 'Address', type: 'string', jsonPath: '.status.address', priority: 1, description: 'In-cluster URL.' },

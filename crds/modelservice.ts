@@ -47,10 +47,22 @@ export const DEFAULTS = {
   archiveSize: '10Gi',
   archiveRetentionDays: SHARED_DEFAULTS.archive.retentionDays,
   archiveAccessMode: 'ReadWriteOnce',
+  documentsMaxDocuments: SHARED_DEFAULTS.documents.maxDocuments,
+  documentsZoneConfidence: SHARED_DEFAULTS.documents.zoneConfidence,
+  // the project has not trained a field reader yet (models/README.md): the MRZ alone by default
+  documentsFieldReader: false,
   mlflowCaKey: 'ca.crt',
 } as const;
 
 export const OCR_READERS = ['auto', 'tesseract', 'plate-reader'] as const;
+/** What a ModelService serves: detections only, detections with OCR of classes (plates), or identity documents. */
+export const PIPELINES = ['detection', 'plates', 'documents'] as const;
+export type Pipeline = (typeof PIPELINES)[number];
+
+/** The pipeline a spec runs: spec.pipeline, else plates when spec.ocr is set, else detection. */
+export function pipelineOf(spec: { pipeline?: Pipeline; ocr?: unknown }): Pipeline {
+  return spec.pipeline ?? (spec.ocr ? 'plates' : 'detection');
+}
 
 const className = Type.String({ minLength: 1, maxLength: 63, description: 'A class name as the detector reports it, e.g. "plate".' });
 
@@ -265,6 +277,32 @@ const ocr = Type.Object(
   { description: 'Text recognition on detected boxes. Absent: no OCR.' },
 );
 
+const documents = Type.Object(
+  {
+    fieldReader: Type.Optional(
+      Type.Boolean({
+        default: DEFAULTS.documentsFieldReader,
+        description:
+          "Also read the visual zone's fields (surname, dates, ...) with a field reader at /app/models/field-reader.onnx, to fill fields when " +
+          'the MRZ fails its checks and to report where the two zones disagree. The project image bundles none yet: true needs a custom ' +
+          'image with that file, or the pods stay unready. false (default): the fields come from the MRZ alone.',
+      }),
+    ),
+    maxDocuments: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 8, default: DEFAULTS.documentsMaxDocuments, description: 'Documents read per photo, most confident first.' }),
+    ),
+    zoneConfidence: Type.Optional(
+      Type.Number({ minimum: 0, maximum: 1, default: DEFAULTS.documentsZoneConfidence, description: 'Score an MRZ line or field needs on the rectified document.' }),
+    ),
+  },
+  {
+    description:
+      'Settings of the documents pipeline: spec.model is an ID-document detector (the bundled one: models/document-detector.onnx), the MRZ and ' +
+      'field readers are the ones at /app/models/mrz-reader.onnx and field-reader.onnx of the server image (the project image ships the MRZ reader, no field reader yet). Images of identity documents ' +
+      'are archived only with spec.archive.enabled.',
+  },
+);
+
 const autoscaling = Type.Object(
   {
     minReplicas: Type.Optional(
@@ -389,8 +427,16 @@ const envVar = Type.Object(
 
 export const modelServiceSpecSchema = Type.Object(
   {
+    pipeline: Type.Optional(
+      StringEnum(PIPELINES, {
+        description:
+          'What the server does with an image: detection (boxes only), plates (boxes, and the text of the spec.ocr classes), or documents ' +
+          '(identity documents: type, fields, MRZ with its check digits; settings in spec.documents). Absent: plates when spec.ocr is set, else detection.',
+      }),
+    ),
     model,
     ocr: Type.Optional(ocr),
+    documents: Type.Optional(documents),
     replicas: Type.Optional(
       Type.Integer({
         minimum: 0,
@@ -452,6 +498,21 @@ export const modelServiceSpecSchema = Type.Object(
           "!has(self.autoscaling) || (has(self.resources) && ((has(self.resources.requests) && 'cpu' in self.resources.requests) || (has(self.resources.limits) && 'cpu' in self.resources.limits)))",
         message: 'autoscaling on CPU needs resources.requests.cpu (or resources.limits.cpu): utilisation is measured against the request',
         fieldPath: '.resources',
+      },
+      {
+        rule: "!has(self.pipeline) || self.pipeline != 'plates' || has(self.ocr)",
+        message: 'the plates pipeline reads the text of spec.ocr.classes: set spec.ocr',
+        fieldPath: '.ocr',
+      },
+      {
+        rule: "!has(self.pipeline) || self.pipeline == 'plates' || !has(self.ocr)",
+        message: 'spec.ocr applies to the plates pipeline only',
+        fieldPath: '.ocr',
+      },
+      {
+        rule: "!has(self.documents) || (has(self.pipeline) && self.pipeline == 'documents')",
+        message: 'spec.documents applies to pipeline: documents only',
+        fieldPath: '.documents',
       },
       {
         rule: '!has(self.ocr) || !has(self.model.classes) || self.ocr.classes.all(c, c in self.model.classes)',

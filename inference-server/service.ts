@@ -14,6 +14,8 @@ import { better, readDetection } from './ocr/read-detection.js';
 import { RecognizerThread as TextRecognizer } from './ocr/recognizer-thread.js';
 import { betterView, viewBoxes } from './ocr/recognizer-views.js';
 import { ImageArchive, sha256Async } from './archive/store.js';
+import { DocumentPipeline } from './documents/pipeline.js';
+import type { DocumentOut } from './documents/document-reader.js';
 import type { Logger } from './logging.js';
 import type { Metrics } from './metrics.js';
 import { Budgets, pixelEstimate } from './budget/budgets.js';
@@ -47,6 +49,8 @@ export interface DetectResult {
   sha256: string;
   archived?: boolean;
   detections: DetectionOut[];
+  /** /v1/read with the document pipeline (config `documents`) */
+  documents?: DocumentOut[];
   timings: Record<string, number>;
   /** /v1/read: detections of OCR classes the request's budget left unread (see budget.ocrMaxBoxes, ocrMinScore) */
   ocrSkipped?: number;
@@ -77,6 +81,7 @@ export class VisionService {
   private recognizerErrors = new Map<string, string>();
   private archive?: ImageArchive;
   private sweepTimer?: NodeJS.Timeout;
+  private documents?: DocumentPipeline;
   readonly budgets: Budgets;
 
   constructor(
@@ -84,6 +89,7 @@ export class VisionService {
     private readonly log: Logger,
     private readonly metrics: Metrics,
   ) {
+    if (config.documents) this.documents = new DocumentPipeline(config.documents, log);
     this.budgets = new Budgets(config);
   }
 
@@ -101,7 +107,9 @@ export class VisionService {
     if (this.config.ocr.enabled && this.ocrClasses.length > 0) jobs.push(this.startRecognizers());
     if (this.needsTesseract) jobs.push(this.startOcr());
     if (this.config.archive) jobs.push(this.startArchive());
+    if (this.documents) jobs.push(this.documents.start());
     await Promise.all(jobs);
+    if (this.model && this.documents) this.documents.checkClasses(this.model.classes);
     if (this.model) await this.warmUp();
     const memory = this.budgets.memory.calibrate();
     this.log.info('memory bound set', { idleRss: memory.idle, bound: memory.bound });
@@ -124,6 +132,7 @@ export class VisionService {
             : { ok: false, reason: missing.map((p) => this.recognizerErrors.get(p) ?? `recognizer ${p} is loading`).join('; ') };
       }
     }
+    if (this.documents) checks.documents = this.documents.readiness();
     return { ready: Object.values(checks).every((c) => c.ok), checks };
   }
 
@@ -156,6 +165,9 @@ export class VisionService {
     }
     if (withOcr && this.ocrClasses.length > 0 && this.recognizers.size < this.recognizerPaths().length) {
       throw new ApiError(503, 'not_ready', `OCR is not ready: ${this.readiness().checks.recognizer?.reason ?? 'starting'}`, { 'Retry-After': '5' });
+    }
+    if (withOcr && this.documents && !this.documents.readiness().ok) {
+      throw new ApiError(503, 'not_ready', `document reading is not ready: ${this.documents.readiness().reason}`, { 'Retry-After': '5' });
     }
     return this.run(bytes, requestId, overrides, withOcr, true, budget);
   }
@@ -217,6 +229,13 @@ export class VisionService {
       timings.ocrMs = performance.now() - t2;
       budget.check();
     }
+    let documents: DocumentOut[] | undefined;
+    if (withOcr && this.documents) {
+      const t2 = performance.now();
+      documents = await this.readDocuments(out.pixels, image.width, image.height, detections, budget);
+      timings.documentsMs = performance.now() - t2;
+      budget.check();
+    }
     const result: DetectResult = {
       requestId,
       model: { name: this.config.model.name, version: this.config.model.version },
@@ -225,13 +244,15 @@ export class VisionService {
       format: image.format,
       sha256: await sha256Async(bytes),
       detections,
+      ...(documents ? { documents } : {}),
       timings,
       ...(ocrSkipped !== undefined ? { ocrSkipped } : {}),
     };
-    if (this.archive && archive) {
+    // identity documents are personal data: archived only when the document pipeline opts in
+    if (this.archive && archive && (!this.documents || this.documents.archiveAllowed)) {
       const t3 = performance.now();
       try {
-        await this.archive.store(bytes, image.format, { requestId, detections, model: result.model }, result.sha256);
+        await this.archive.store(bytes, image.format, { requestId, detections, ...(documents ? { documents } : {}), model: result.model }, result.sha256);
         result.archived = true;
       } catch (err) {
         // The answer is still right; a full or broken volume must not fail inference.
@@ -251,7 +272,25 @@ export class VisionService {
 
   async close(): Promise<void> {
     clearInterval(this.sweepTimer);
-    await Promise.all([this.pool?.close(), this.ocr?.close(), ...[...this.recognizers.values()].map((r) => r.close())]);
+    await Promise.all([this.pool?.close(), this.ocr?.close(), this.documents?.close(), ...[...this.recognizers.values()].map((r) => r.close())]);
+  }
+
+  /** The document pipeline's second look: the detector again, on each document warped upright. */
+  private async readDocuments(pixels: Uint8Array, width: number, height: number, detections: DetectionOut[], budget: RequestBudget): Promise<DocumentOut[]> {
+    const classes = this.model!.classes;
+    const thresholds = this.config.model.thresholds;
+    return this.documents!.read(pixels, width, height, detections, async (px, w, h, confidence) => {
+      let out;
+      try {
+        // each document's view is one more detector run: the request's budget bounds them too
+        budget.check();
+        out = await this.pool!.infer({ pixels: px, width: w, height: h, thresholds: { ...thresholds, confidence } }, budget.signal);
+      } catch (err) {
+        throw this.inferenceError(err);
+      }
+      const found = out.detections.map((d) => ({ class: classes[d.classId] ?? String(d.classId), score: d.score, box: { x1: d.x1, y1: d.y1, x2: d.x2, y2: d.y2 } }));
+      return { found, pixels: out.pixels };
+    });
   }
 
   /** tesseract workers are started only for classes without a recognizer or with its tesseract fallback. */

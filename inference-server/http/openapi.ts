@@ -1,3 +1,5 @@
+import { documentExample, documentSchemas } from '../documents/openapi.js';
+
 /**
  * The one OpenAPI 3 document: served at /openapi.json and /docs, and the request validator
  * (express-openapi-validator) enforces it, so it cannot drift from what the server does.
@@ -162,7 +164,34 @@ export function openApiDocument(version: string, served?: ServedModel) {
     tags: [{ name: 'inference' }, { name: 'models' }, { name: 'health' }],
     paths: {
       '/v1/detect': { post: detectOperation('detect', 'Detect objects in an image', 'DetectResponse') },
-      '/v1/read': { post: detectOperation('read', 'Detect objects and read the text of the OCR classes', 'DetectResponse') },
+      '/v1/read': {
+        post: {
+          ...detectOperation('read', 'Detect objects and read the text of the OCR classes, and the identity documents (document pipeline)', 'DetectResponse'),
+          responses: {
+            '200': {
+              description: 'Detections; with the document pipeline, `documents`',
+              content: {
+                'application/json': {
+                  schema: { $ref: '#/components/schemas/DetectResponse' },
+                  examples: {
+                    identityCard: {
+                      summary: 'An ID card (document pipeline; the ICAO specimen)',
+                      value: {
+                        requestId: '7d0c2f51-4c1e-4a8e-9d0b-1f3c2b7a9e10', model: { name: 'document-detector', version: 'bundled' }, width: 1280, height: 960,
+                        format: 'jpeg', sha256: '9f2b6f3c2d1e0a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d',
+                        detections: [{ class: 'td1', classId: 0, score: 0.93, box: documentExample.box }],
+                        documents: [documentExample],
+                        timings: { decodeMs: 14.2, queueMs: 0.1, letterboxMs: 4.0, inferenceMs: 61.5, postprocessMs: 1.2, documentsMs: 212.7, totalMs: 296.3 },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+            ...inferenceErrors,
+          },
+        },
+      },
       '/v1/models': {
         get: { operationId: 'listModels', tags: ['models'], summary: 'The served model', responses: { '200': plain('Models', { $ref: '#/components/schemas/ModelList' }) } },
       },
@@ -201,6 +230,8 @@ export function openApiDocument(version: string, served?: ServedModel) {
     },
     components: {
       schemas: {
+        Box: box,
+        ...documentSchemas,
         Error: {
           type: 'object',
           required: ['error'],
@@ -254,6 +285,11 @@ export function openApiDocument(version: string, served?: ServedModel) {
               description: '/v1/read only: detections of OCR classes left without text by the request budget (scored under budget.ocrMinScore, or past budget.ocrMaxBoxes)',
             },
             detections: { type: 'array', items: { $ref: '#/components/schemas/Detection' } },
+            documents: {
+              type: 'array',
+              items: { $ref: '#/components/schemas/Document' },
+              description: '/v1/read with the document pipeline (server config `documents`): each identity document found, most confident first',
+            },
             timings: {
               type: 'object',
               description: 'milliseconds per stage',
@@ -261,7 +297,7 @@ export function openApiDocument(version: string, served?: ServedModel) {
               properties: {
                 decodeMs: { type: 'number' }, queueMs: { type: 'number' }, letterboxMs: { type: 'number' },
                 inferenceMs: { type: 'number' }, postprocessMs: { type: 'number' }, ocrMs: { type: 'number' },
-                archiveMs: { type: 'number' }, totalMs: { type: 'number' },
+                documentsMs: { type: 'number' }, archiveMs: { type: 'number' }, totalMs: { type: 'number' },
               },
             },
           },

@@ -6,7 +6,7 @@ import { SHARED_DEFAULTS } from '../../contract/defaults.js';
 import { layoutsFor } from '../../contract/plate-layouts.js';
 import type { ServerConfigInput } from '../../contract/server-config.js';
 import { parseTemplate, TemplateError } from '../../contract/text-layout.js';
-import { DEFAULTS, type ModelService } from '../../crds/modelservice.js';
+import { DEFAULTS, pipelineOf, type ModelService } from '../../crds/modelservice.js';
 import type { OperatorConfig } from '../config.js';
 import { type ChildMeta, childMeta } from './meta.js';
 import { InvalidSpecError, modelSource } from './model-source.js';
@@ -15,6 +15,9 @@ import { parseQuantity } from './quantity.js';
 
 /** The trained plate reader (spec.ocr.reader: plate-reader) inside the server image. */
 export const BUNDLED_PLATE_READER = bundledModelPath('plateReader');
+/** The ID-document readers (pipeline: documents) inside the server image. */
+export const BUNDLED_MRZ_READER = bundledModelPath('mrzReader');
+export const BUNDLED_FIELD_READER = bundledModelPath('fieldReader');
 /**
  * How a server pod stops (pod deletion, rollout, scale-down, node drain):
  * 1. preStop sleeps PRE_STOP_SLEEP_SECONDS while the server serves as usual: the pod is terminating,
@@ -37,6 +40,7 @@ export type ConfigMapChild = V1ConfigMap & { apiVersion: 'v1'; kind: 'ConfigMap'
 /** The inference server's config file for this ModelService, typed by the server's own schema. `pin`: the registry version of a models:/ URI. */
 export function buildServerConfig(ms: ModelService, config: OperatorConfig, pin?: RegistryPin): ServerConfigInput {
   const { model, ocr, archive } = ms.spec;
+  const pipeline = pipelineOf(ms.spec);
   const thresholds = model.thresholds ?? {};
   const server: ServerConfigInput = {
     server: {
@@ -67,8 +71,19 @@ export function buildServerConfig(ms: ModelService, config: OperatorConfig, pin?
       },
     },
     // Without OCR classes the tesseract workers would only cost memory.
-    ocr: ocr ? { enabled: true, language: ocr.language ?? DEFAULTS.ocrLanguage, classes: ocrClasses(ocr) } : { enabled: false },
+    ocr: ocr && pipeline === 'plates' ? { enabled: true, language: ocr.language ?? DEFAULTS.ocrLanguage, classes: ocrClasses(ocr) } : { enabled: false },
   };
+  if (pipeline === 'documents') {
+    const d = ms.spec.documents ?? {};
+    server.documents = {
+      mrzReader: BUNDLED_MRZ_READER,
+      ...((d.fieldReader ?? DEFAULTS.documentsFieldReader) ? { fieldReader: BUNDLED_FIELD_READER } : {}),
+      maxDocuments: d.maxDocuments ?? DEFAULTS.documentsMaxDocuments,
+      zoneConfidence: d.zoneConfidence ?? DEFAULTS.documentsZoneConfidence,
+      // identity documents are personal data: archived only when the ModelService asks for an archive
+      archive: archive?.enabled ?? false,
+    };
+  }
   if (archive?.enabled) {
     server.archive = {
       dir: ARCHIVE_DIR,

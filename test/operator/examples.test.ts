@@ -17,13 +17,23 @@ function example(file: string): ModelService {
 }
 
 describe('examples', () => {
-  for (const file of ['plate-reader.yaml', 'full.yaml']) {
+  for (const file of ['plate-reader.yaml', 'full.yaml', 'id-document.yaml']) {
     it(`${file} passes the CRD schema and builds its children`, () => {
       const ms = example(file);
       expect([...Value.Errors(modelServiceSchema, ms)].map((e) => `${e.instancePath} ${e.message}`)).to.deep.equal([]);
       expect(() => desiredState(ms, config)).to.not.throw();
     });
   }
+
+  it('id-document.yaml runs the documents pipeline with the bundled readers and no archive', () => {
+    const cm = desiredState(example('id-document.yaml'), config).apply.find((c) => c.kind === 'ConfigMap') as { data: Record<string, string> };
+    const server = parse(cm.data['config.yaml']!) as { model: { path: string }; documents?: { mrzReader: string; fieldReader?: string; archive: boolean }; ocr: { enabled: boolean }; archive?: unknown };
+    expect(server.model.path).to.equal('/app/models/document-detector.onnx');
+    expect(server.documents).to.deep.include({ mrzReader: '/app/models/mrz-reader.onnx', archive: false });
+    expect(server.documents).to.not.have.property('fieldReader');
+    expect(server.ocr.enabled).to.equal(false);
+    expect(server.archive).to.equal(undefined);
+  });
 
   it('mlflow.yaml passes the CRD schema and, once resolved, builds pods that fetch the pinned version', () => {
     const ms = example('mlflow.yaml');

@@ -3,7 +3,7 @@ import { parse } from 'yaml';
 import type { ModelServiceSpec } from '../../crds/modelservice.js';
 import { serverConfigSchema } from '../../contract/server-config.js';
 import { PLATE_COUNTRIES } from '../../contract/plate-layouts.js';
-import { BUNDLED_PLATE_READER, buildConfigMap, buildServerConfig, configHash, usesPlateReader } from '../../operator/builders/server-config.js';
+import { BUNDLED_FIELD_READER, BUNDLED_MRZ_READER, BUNDLED_PLATE_READER, buildConfigMap, buildServerConfig, configHash, usesPlateReader } from '../../operator/builders/server-config.js';
 import { InvalidSpecError } from '../../operator/builders/model-source.js';
 import { desiredState } from '../../operator/desired-state.js';
 import { SHA, config, fullModelService, modelService } from './fixtures.js';
@@ -133,6 +133,40 @@ describe('server ConfigMap builder', () => {
 
     it('a bad template surfaces from desiredState as InvalidSpecError, which the reconciler reports as InvalidSpec', () => {
       expect(() => desiredState(ocrSpec({ formats: ["'"] }), config)).to.throw(InvalidSpecError, /spec\.ocr\.formats\[0\]/);
+    });
+  });
+
+  describe('pipeline', () => {
+    const ids = (spec: Partial<ModelServiceSpec> = {}) => modelService({ pipeline: 'documents', model: { uri: 'https://models.example.com/document-detector.onnx', sha256: SHA }, ...spec });
+
+    it('documents: the bundled MRZ reader (and the field reader asked for), no tesseract, the spec\'s settings', () => {
+      const c = serverConfigSchema.parse(parse(buildConfigMap(ids({ documents: { fieldReader: true, maxDocuments: 1, zoneConfidence: 0.3 } }), config).data['config.yaml']!));
+      expect(c.documents).to.deep.equal({ mrzReader: BUNDLED_MRZ_READER, fieldReader: BUNDLED_FIELD_READER, maxDocuments: 1, zoneConfidence: 0.3, archive: false });
+      expect(BUNDLED_MRZ_READER).to.equal('/app/models/mrz-reader.onnx');
+      expect(c.ocr.enabled).to.equal(false);
+      expect(c.archive).to.equal(undefined);
+    });
+
+    it('documents: defaults (the MRZ alone: no field reader is bundled), and the field reader when asked for', () => {
+      expect(buildServerConfig(ids(), config).documents).to.deep.equal({ mrzReader: BUNDLED_MRZ_READER, maxDocuments: 2, zoneConfidence: 0.25, archive: false });
+      expect(buildServerConfig(ids({ documents: { fieldReader: true } }), config).documents).to.have.property('fieldReader', BUNDLED_FIELD_READER);
+    });
+
+    it('documents: images are archived only when the ModelService enables its archive', () => {
+      const c = buildServerConfig(ids({ archive: { enabled: true, retentionDays: 7 } }), config);
+      expect(c.documents?.archive).to.equal(true);
+      expect(c.archive).to.deep.include({ dir: '/archive', retentionDays: 7 });
+      expect(buildServerConfig(ids({ archive: { enabled: false } }), config).documents?.archive).to.equal(false);
+    });
+
+    it('plates is what spec.ocr implies; detection has neither OCR nor documents', () => {
+      const plates = buildServerConfig(modelService({ ocr: { classes: ['plate'] } }), config);
+      expect(plates.ocr?.enabled).to.equal(true);
+      expect(plates.documents).to.equal(undefined);
+      expect(buildServerConfig(modelService({ pipeline: 'plates', ocr: { classes: ['plate'] } }), config)).to.deep.equal(plates);
+      const detection = buildServerConfig(modelService({ pipeline: 'detection' }), config);
+      expect(detection.ocr?.enabled).to.equal(false);
+      expect(detection.documents).to.equal(undefined);
     });
   });
 

@@ -52,6 +52,19 @@ describe('configuration', () => {
     expect(() => loadConfig({ file: broken })).to.throw(ConfigError, 'not valid YAML');
   });
 
+  it('reads the ID-document example: documents section with its defaults, archive off', () => {
+    const c = loadConfig({ file: join(import.meta.dirname, '..', '..', 'examples', 'server', 'id-document.yaml') });
+    expect(c.documents).to.deep.equal({
+      mrzReader: 'models/mrz-reader.onnx', maxDocuments: 2, zoneConfidence: 0.25, archive: false,
+    });
+    expect(c.ocr.enabled).to.equal(false);
+    expect(c.archive).to.equal(undefined);
+    const bad = () => loadConfig({ overrides: { model: { path: 'm.onnx' }, documents: { maxDocuments: 0, fieldreader: 'x' } } });
+    expect(bad).to.throw(ConfigError, 'documents.mrzReader');
+    expect(bad).to.throw(ConfigError, 'documents.maxDocuments');
+    expect(bad).to.throw(ConfigError, 'fieldreader');
+  });
+
   it('refuses a health port equal to the API port, and reads it from the env', () => {
     expect(() => loadConfig({ env: { VISIONOPS__SERVER__HEALTH_PORT: '9000' }, overrides: { model: { path: 'm.onnx' }, server: { port: 9000 } } }))
       .to.throw(ConfigError, /server\.healthPort.*must differ from server\.port/);

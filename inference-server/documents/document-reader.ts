@@ -1,0 +1,200 @@
+import type { Box } from '../ocr/crop.js';
+import { decodeFixedLength, type FixedRead } from './ctc-fixed.js';
+import { FIELD_NAMES, mergeFields, type FieldName, type Fields, type Mismatch, type Source, type VizTexts } from './fields.js';
+import { LineReader } from './line-reader.js';
+import { correctMrz } from './mrz-correct.js';
+import { MRZ_SHAPES, parseMrz, type DocumentType, type MrzChecks, type ParsedMrz } from './mrz.js';
+import { apply, rectify, type Point, type Quad } from './rectify.js';
+
+/**
+ * Reads the identity documents of a photo with the document detector (models/document-detector.md)
+ * and the two line readers: on the photo, the detector finds each document (by type) and its four
+ * corners; the document is warped upright from its corners; on that view the detector finds the
+ * MRZ lines and the visual zone's fields; the MRZ reader reads the lines (decoded to the exact line
+ * length, corrected through the check digits), the field reader the fields; the two are merged.
+ */
+
+/** The detector's classes this pipeline needs (training/documents/views.py CLASSES). */
+export const DOCUMENT_CLASSES = ['td1', 'td2', 'td3'] as const;
+export const CORNER_CLASSES = ['corner_tl', 'corner_tr', 'corner_br', 'corner_bl'] as const;
+export const MRZ_LINE_CLASS = 'mrz_line';
+export const FIELD_CLASSES: Record<FieldName, string> = {
+  documentNumber: 'document_number', surname: 'surname', givenNames: 'given_names', nationality: 'nationality',
+  birthDate: 'birth_date', sex: 'sex', expiryDate: 'expiry_date', issuingState: 'issuing_state',
+};
+export const REQUIRED_CLASSES = [...DOCUMENT_CLASSES, ...CORNER_CLASSES, MRZ_LINE_CLASS, ...Object.values(FIELD_CLASSES)];
+
+export interface Found {
+  class: string;
+  score: number;
+  box: Box;
+}
+
+export interface DocumentOut {
+  type: DocumentType;
+  score: number;
+  box: Box;
+  /** top-left, top-right, bottom-right, bottom-left of the document in the photo */
+  corners: Point[];
+  fields: Fields;
+  /** where each field came from: the MRZ, the visual zone, or nowhere (null) */
+  sources: Record<FieldName, Source | null>;
+  mrz: {
+    lines: string[];
+    valid: boolean;
+    checks: MrzChecks | null;
+    /** characters the check-digit correction changed from the recognizer's first choice */
+    corrected: number;
+  } | null;
+  /** the visual zone's texts as read, by field */
+  viz: VizTexts;
+  mismatches: Mismatch[];
+}
+
+export interface DocumentReaderOptions {
+  mrzReader: LineReader;
+  fieldReader?: LineReader;
+  maxDocuments: number;
+  zoneConfidence: number;
+}
+
+export type InferFn = (pixels: Uint8Array, width: number, height: number, confidence: number) => Promise<{ found: Found[]; pixels: Uint8Array }>;
+
+const area = (b: Box) => Math.max(0, b.x2 - b.x1) * Math.max(0, b.y2 - b.y1);
+function iou(a: Box, b: Box): number {
+  const inter = area({ x1: Math.max(a.x1, b.x1), y1: Math.max(a.y1, b.y1), x2: Math.min(a.x2, b.x2), y2: Math.min(a.y2, b.y2) });
+  return inter / Math.max(1e-9, area(a) + area(b) - inter);
+}
+const centre = (b: Box): Point => [(b.x1 + b.x2) / 2, (b.y1 + b.y2) / 2];
+const inside = (p: Point, b: Box, grow: number) => {
+  const gx = (b.x2 - b.x1) * grow;
+  const gy = (b.y2 - b.y1) * grow;
+  return p[0] >= b.x1 - gx && p[0] <= b.x2 + gx && p[1] >= b.y1 - gy && p[1] <= b.y2 + gy;
+};
+
+/** The documents of a photo: best first, one per place (a box of another type over it is the same document). */
+export function documentsOf(found: Found[], max: number): Found[] {
+  const docs = found.filter((f) => (DOCUMENT_CLASSES as readonly string[]).includes(f.class)).sort((a, b) => b.score - a.score);
+  const kept: Found[] = [];
+  for (const d of docs) if (kept.length < max && kept.every((k) => iou(k.box, d.box) < 0.5)) kept.push(d);
+  return kept;
+}
+
+/**
+ * The document's corners from the corner detections inside its box (the most confident of each
+ * kind); one missing corner is put where a parallelogram puts it; with fewer than three, the box's
+ * own corners (right for a document photographed square on).
+ */
+export function cornersOf(doc: Found, found: Found[]): Quad {
+  const pts: (Point | undefined)[] = CORNER_CLASSES.map((cls) => {
+    const best = found.filter((f) => f.class === cls && inside(centre(f.box), doc.box, 0.1)).sort((a, b) => b.score - a.score)[0];
+    return best ? centre(best.box) : undefined;
+  });
+  const missing = pts.filter((p) => !p).length;
+  if (missing === 1) {
+    const i = pts.findIndex((p) => !p);
+    const [a, b, c] = [pts[(i + 1) % 4]!, pts[(i + 2) % 4]!, pts[(i + 3) % 4]!];
+    pts[i] = [a[0] + c[0] - b[0], a[1] + c[1] - b[1]];
+  } else if (missing > 1) {
+    const { x1, y1, x2, y2 } = doc.box;
+    return [[x1, y1], [x2, y1], [x2, y2], [x1, y2]];
+  }
+  return pts as Quad;
+}
+
+/** MRZ lines: the most confident boxes that do not share a row, top to bottom (at most three). */
+export function mrzLines(found: Found[]): Found[] {
+  const lines = found.filter((f) => f.class === MRZ_LINE_CLASS).sort((a, b) => b.score - a.score);
+  const kept: Found[] = [];
+  const vOverlap = (a: Box, b: Box) => Math.max(0, Math.min(a.y2, b.y2) - Math.max(a.y1, b.y1)) / Math.max(1e-9, Math.min(a.y2 - a.y1, b.y2 - b.y1));
+  for (const l of lines) if (kept.length < 3 && kept.every((k) => vOverlap(k.box, l.box) < 0.4)) kept.push(l);
+  return kept.sort((a, b) => a.box.y1 - b.box.y1);
+}
+
+export class DocumentReader {
+  constructor(private readonly opts: DocumentReaderOptions) {}
+
+  async close(): Promise<void> {
+    await Promise.all([this.opts.mrzReader.close(), this.opts.fieldReader?.close()]);
+  }
+
+  async read(pixels: Uint8Array, width: number, height: number, found: Found[], infer: InferFn, today: Date): Promise<DocumentOut[]> {
+    const out: DocumentOut[] = [];
+    for (const doc of documentsOf(found, this.opts.maxDocuments)) {
+      out.push(await this.readOne(pixels, width, height, doc, found, infer, today));
+    }
+    return out;
+  }
+
+  private async readOne(pixels: Uint8Array, width: number, height: number, doc: Found, found: Found[], infer: InferFn, today: Date): Promise<DocumentOut> {
+    const quad = cornersOf(doc, found);
+    const view = rectify(pixels, width, height, quad);
+    // the view goes to the detector and comes back (its buffer is transferred to the worker)
+    const zones = await infer(view.pixels, view.width, view.height, this.opts.zoneConfidence);
+    const vp = zones.pixels;
+    const detectedType = doc.class.toUpperCase() as DocumentType;
+    const mrz = await this.readMrz(vp, view.width, view.height, mrzLines(zones.found), detectedType, today);
+    const viz = await this.readFields(vp, view.width, view.height, zones.found);
+    const merged = mergeFields(mrz?.parsed, viz, today);
+    return {
+      type: mrz?.parsed?.type ?? detectedType,
+      score: doc.score,
+      box: doc.box,
+      corners: quad.map((p) => [Math.round(p[0] * 10) / 10, Math.round(p[1] * 10) / 10] as Point),
+      fields: merged.fields,
+      sources: merged.sources,
+      mrz: mrz ? { lines: mrz.lines, valid: mrz.parsed?.valid ?? false, checks: mrz.parsed?.checks ?? null, corrected: mrz.corrected } : null,
+      viz,
+      mismatches: merged.mismatches,
+    };
+  }
+
+  /**
+   * Reads the MRZ lines: three lines are a TD1; two a TD2 or a TD3, whichever length the reader's
+   * output fits better (the detector's type breaks a tie). Lines that fit no type are returned as
+   * read, not valid.
+   */
+  private async readMrz(pixels: Uint8Array, width: number, height: number, lines: Found[], detected: DocumentType, today: Date) {
+    if (lines.length === 0) return undefined;
+    const reader = this.opts.mrzReader;
+    const probs = await reader.probs(pixels, width, height, lines.map((l) => l.box));
+    const candidates: DocumentType[] = lines.length === 3 ? ['TD1'] : lines.length === 2 ? ['TD3', 'TD2'] : [];
+    let best: { type: DocumentType; reads: FixedRead[]; logProb: number } | undefined;
+    for (const type of candidates) {
+      const reads = probs.map((p) => decodeFixedLength(p.probs, p.steps, p.classes, reader.spec.alphabet, MRZ_SHAPES[type].length, reader.spec.blank));
+      if (reads.some((r) => r === null)) continue;
+      const logProb = reads.reduce((s, r) => s + r!.logProb, 0) + (type === detected ? 1e-6 : 0);
+      if (!best || logProb > best.logProb) best = { type, reads: reads as FixedRead[], logProb };
+    }
+    if (!best) {
+      const texts = await reader.read(pixels, width, height, lines.map((l) => l.box));
+      return { lines: texts.map((t) => t.text), parsed: undefined as ParsedMrz | undefined, corrected: 0 };
+    }
+    const c = correctMrz(best.type, best.reads.map((r) => r.positions), today);
+    return { lines: c.parsed.lines, parsed: c.parsed, corrected: c.changed };
+  }
+
+  private async readFields(pixels: Uint8Array, width: number, height: number, found: Found[]): Promise<VizTexts> {
+    const reader = this.opts.fieldReader;
+    if (!reader) return {};
+    const picked: { field: FieldName; box: Box }[] = [];
+    for (const field of FIELD_NAMES) {
+      const best = found.filter((f) => f.class === FIELD_CLASSES[field]).sort((a, b) => b.score - a.score)[0];
+      if (best) picked.push({ field, box: best.box });
+    }
+    const texts = await reader.read(pixels, width, height, picked.map((p) => p.box));
+    const out: VizTexts = {};
+    picked.forEach((p, i) => {
+      const t = texts[i]!.text.trim();
+      if (t) out[p.field] = t;
+    });
+    return out;
+  }
+}
+
+/** A point of the rectified view in the photo (for callers that want zones in photo coordinates). */
+export function viewToPhoto(toPhoto: number[], p: Point): Point {
+  return apply(toPhoto, p);
+}
+
+export { parseMrz };

@@ -1,0 +1,101 @@
+import { expect } from 'chai';
+import { decodeFixedLength } from '../../inference-server/documents/ctc-fixed.js';
+import { cornersOf, documentsOf, mrzLines, type Found } from '../../inference-server/documents/document-reader.js';
+import { apply, homography, rectGeometry, rectify, type Quad } from '../../inference-server/documents/rectify.js';
+
+/** Softmax-like rows: each frame puts `p` on one class and spreads the rest. */
+function frames(seq: number[], classes: number, p = 0.9): Float32Array {
+  const out = new Float32Array(seq.length * classes).fill((1 - p) / (classes - 1));
+  seq.forEach((k, t) => (out[t * classes + k] = p));
+  return out;
+}
+
+describe('fixed-length CTC decoding', () => {
+  const alphabet = 'AB<'; // classes: 0 blank, 1 A, 2 B, 3 <
+  it('returns the best path when it already has the length, with alternatives per character', () => {
+    const r = decodeFixedLength(frames([1, 0, 2, 2, 0, 3], 4), 6, 4, alphabet, 3);
+    expect(r!.positions.map((p) => p[0]!.ch).join('')).to.equal('AB<');
+    expect(r!.positions[0]!.length).to.be.greaterThan(1);
+  });
+
+  it('splits a run of fillers the unconstrained path merged, to reach the known length', () => {
+    // greedy reads "A<" (the fillers run together without a blank); the line has three characters
+    const probs = frames([1, 3, 3, 3], 4);
+    probs.set([0.35, 0.02, 0.03, 0.6], 2 * 4); // frame 2: a filler, but a blank is second
+    const r = decodeFixedLength(probs, 4, 4, alphabet, 3);
+    expect(r!.positions.map((p) => p[0]!.ch).join('')).to.equal('A<<');
+  });
+
+  it('merges when the unconstrained path has a character too many', () => {
+    const r = decodeFixedLength(frames([1, 0, 1, 2], 4), 4, 4, alphabet, 2);
+    expect(r!.positions.map((p) => p[0]!.ch).join('')).to.have.length(2);
+  });
+
+  it('refuses a length the frames cannot hold', () => {
+    expect(decodeFixedLength(frames([1, 2], 4), 2, 4, alphabet, 3)).to.equal(null);
+  });
+});
+
+describe('rectification', () => {
+  it('maps the four corners where they belong and back', () => {
+    const src: Quad = [[10, 20], [210, 35], [200, 160], [5, 140]];
+    const dst: Quad = [[0, 0], [100, 0], [100, 60], [0, 60]];
+    const h = homography(src, dst);
+    src.forEach((p, i) => {
+      const q = apply(h, p);
+      expect(q[0]).to.be.closeTo(dst[i]![0], 1e-6);
+      expect(q[1]).to.be.closeTo(dst[i]![1], 1e-6);
+    });
+  });
+
+  it('sizes the view as training/documents/views.py does', () => {
+    expect(rectGeometry([[0, 0], [856, 0], [856, 540], [0, 540]])).to.deep.equal({ width: 856, height: 540, margin: 34 });
+    expect(rectGeometry([[0, 0], [300, 0], [300, 189], [0, 189]])).to.deep.equal({ width: 480, height: 302, margin: 19 });
+    expect(rectGeometry([[0, 0], [2000, 0], [2000, 1408], [0, 1408]]).width).to.equal(1400);
+  });
+
+  it('warps a rotated document upright: a marked corner lands at the view\'s top-left', () => {
+    // a 40x20 grey image with a white 4x4 square at the document's top-left corner, document rotated 90 degrees
+    const w = 40;
+    const h = 60;
+    const px = new Uint8Array(w * h * 3).fill(60);
+    for (let y = 10; y < 14; y++) for (let x = 36; x < 40; x++) px.set([255, 255, 255], (y * w + x) * 3);
+    // document corners (tl, tr, br, bl) of a card held sideways: its top edge on the image's right edge
+    const quad: Quad = [[40, 10], [40, 50], [20, 50], [20, 10]];
+    const v = rectify(px, w, h, quad);
+    const m = v.geometry.margin;
+    const at = (x: number, y: number) => v.pixels[(y * v.width + x) * 3]!;
+    expect(at(m + 30, m + 30)).to.be.greaterThan(200);
+    expect(at(v.width - m - 3, v.height - m - 3)).to.be.lessThan(100);
+    expect(at(m + 30, 0)).to.equal(114); // above the document: beyond the photo's right edge
+  });
+});
+
+describe('document geometry from detections', () => {
+  const f = (cls: string, score: number, x1: number, y1: number, x2: number, y2: number): Found => ({ class: cls, score, box: { x1, y1, x2, y2 } });
+
+  it('keeps one document per place, best first', () => {
+    const docs = documentsOf([f('td1', 0.6, 0, 0, 100, 60), f('td3', 0.9, 5, 2, 102, 63), f('td2', 0.8, 300, 300, 400, 370), f('plate', 0.99, 0, 0, 10, 10)], 4);
+    expect(docs.map((d) => d.class)).to.deep.equal(['td3', 'td2']);
+  });
+
+  it('takes the corners inside the document and completes a missing one', () => {
+    const doc = f('td1', 0.9, 100, 100, 300, 230);
+    const found = [
+      f('corner_tl', 0.9, 95, 95, 105, 105), f('corner_tr', 0.8, 295, 105, 305, 115), f('corner_br', 0.7, 285, 225, 295, 235),
+      f('corner_tl', 0.95, 500, 500, 510, 510), // another document's
+    ];
+    const q = cornersOf(doc, found);
+    expect(q[0]).to.deep.equal([100, 100]);
+    expect(q[3]).to.deep.equal([100 + 290 - 300, 100 + 230 - 110]); // tl + br - tr
+  });
+
+  it('falls back to the box with fewer than three corners', () => {
+    expect(cornersOf(f('td1', 0.9, 10, 20, 30, 40), [])).to.deep.equal([[10, 20], [30, 20], [30, 40], [10, 40]]);
+  });
+
+  it('orders MRZ lines top to bottom, one per row', () => {
+    const lines = mrzLines([f('mrz_line', 0.9, 10, 200, 500, 220), f('mrz_line', 0.8, 10, 160, 500, 180), f('mrz_line', 0.5, 12, 201, 498, 221), f('mrz_line', 0.7, 10, 240, 500, 260)]);
+    expect(lines.map((l) => l.box.y1)).to.deep.equal([160, 200, 240]);
+  });
+});

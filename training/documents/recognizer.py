@@ -1,0 +1,443 @@
+"""Train the bundled ID-document text recognizers: a CRNN + CTC for MRZ lines (A-Z, 0-9, `<`; OCR-B)
+and one for the visual zone's fields (Latin letters with diacritics, digits, punctuation). One
+command per model:
+
+    .venv/bin/python training/documents/recognizer.py --task mrz      # models/mrz-reader.onnx
+    .venv/bin/python training/documents/recognizer.py --task field    # models/field-reader.onnx
+    (--smoke: the whole pipeline on tiny data, publishes nothing)
+
+Data: the synthetic photos of training/documents/generate.py (seed 1 training, seed 2 validation;
+seed 3 is the evaluation's), decoded from their JPEG, rectified as the server rectifies them
+(views.py) from the true corners moved as the detector would place them, and every zone cut out in
+grey with room around it. Each step the zone's box is moved as detector boxes wander, then the
+server's preprocessing is applied (views.line_input; the server grows the box by marginX/marginY
+and uses inference-server/ocr/recognizer-input.ts).
+
+Export: ONNX opset 13, input `image` [n, 1, H, W], output `probs` [n, T, C] (softmax; index 0 the
+CTC blank), and the metadata key `visionops.recognizer` (alphabet, input size, margins,
+preprocessing) the server reads. Logged with its sha256 to a local `mlflow server`, registered as
+`mrz-reader` / `field-reader` (alias `champion`), copied to models/.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import pickle
+import platform
+import sys
+import time
+from multiprocessing import Pool
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    __package__ = "documents"
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from .generate import GENERATOR_VERSION, read_rows  # noqa: E402
+from .views import grey, jitter_corners, line_input, rectify, warp_points, aabb  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tracking import finish_run, free_port, log as _log, mlflow_server, publish, sha256  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+MRZ_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ<"
+_UP = "ÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÑÒÓÔÕÖØÙÚÛÜÝŒĄĆČĎĘĚŁŃŇŘŚŠŤŮŹŻŽ"
+FIELD_ALPHABET = ("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" + _UP + _UP.lower() + "ß" + " .,-/'()<:")
+FIELDS = {"surname", "given", "number", "nationality", "birth", "sex", "expiry", "state", "issue", "place", "authority", "height", "can"}
+
+TASKS = {
+    # height, width, margins (share of the box each side), box jitter (share of width, height),
+    # CNN channels, LSTM width
+    "mrz": dict(name="mrz-reader", alphabet=MRZ_ALPHABET, height=24, width=384, margin_x=0.03, margin_y=0.25,
+                jitter=(0.008, 0.08), channels=(12, 24, 32, 48, 64), hidden=64, epochs=5, lr=3e-3, synthetic=16000,
+                description="CRNN + CTC reader of ICAO 9303 MRZ lines (OCR-B), synthetic ID documents"),
+    "field": dict(name="field-reader", alphabet=FIELD_ALPHABET, height=24, width=224, margin_x=0.05, margin_y=0.2,
+                  jitter=(0.03, 0.08), channels=(16, 32, 48, 64, 96), hidden=96, epochs=5, lr=3e-3, synthetic=16000,
+                  description="CRNN + CTC reader of visual-zone fields (Latin letters with diacritics), synthetic ID documents"),
+}
+CORNER_SIGMA = 0.01
+KEEP = 0.35  # room kept around each zone in the cache (share of its height / width), for the jitter
+CACHE_HEIGHT = 48  # zones are stored scaled down to at most this box height
+
+
+def log(msg):
+    _log("recognizer", msg)
+
+
+# --- data ----------------------------------------------------------------------------------------------
+
+
+def _cut(args):
+    split, row, seed, idx, task = args
+    rng = np.random.default_rng([seed, idx, 33])
+    img = cv2.cvtColor(cv2.imread(str(split / row["file"])), cv2.COLOR_BGR2RGB)
+    corners = np.array(row["corners"], np.float32)
+    view, M = rectify(img, jitter_corners(rng, corners, CORNER_SIGMA))
+    g = grey(view)
+    H, W = g.shape
+    out = []
+    mrz_i = 0
+    for z in row["zones"]:
+        name = z["name"]
+        if task == "mrz" and name != "mrz":
+            continue
+        if task == "field" and name not in FIELDS:
+            continue
+        if name == "mrz":
+            text = row["mrz"][mrz_i]
+            mrz_i += 1
+        else:
+            text = row["viz"][name]
+        x1, y1, x2, y2 = aabb(warp_points(M, np.array(z["quad"], np.float32)))
+        bw, bh = x2 - x1, y2 - y1
+        if bw < 4 or bh < 3:
+            continue
+        cx1, cy1 = max(0, int(x1 - KEEP * bh * 2)), max(0, int(y1 - KEEP * bh * 2))
+        cx2, cy2 = min(W, int(math.ceil(x2 + KEEP * bh * 2))), min(H, int(math.ceil(y2 + KEEP * bh * 2)))
+        crop = g[cy1:cy2, cx1:cx2]
+        box = np.array([x1 - cx1, y1 - cy1, x2 - cx1, y2 - cy1], np.float32)
+        s = min(1.0, CACHE_HEIGHT / bh)
+        if s < 1:
+            crop = cv2.resize(crop, (max(2, int(crop.shape[1] * s)), max(2, int(crop.shape[0] * s))), interpolation=cv2.INTER_AREA)
+            box *= s
+        out.append({"img": crop, "box": box, "text": text, "field": name, "layout": row["layout"], "doc": idx})
+    return out
+
+
+def zone_crops(split: Path, n: int, seed: int, task: str, cache_dir: Path, workers: int) -> list[dict]:
+    rows = read_rows(split, n)
+    path = cache_dir / f"{task}-crops-s{seed}-n{len(rows)}-v{GENERATOR_VERSION}.pkl"
+    if path.exists():
+        return pickle.loads(path.read_bytes())
+    t = time.time()
+    with Pool(workers, initializer=cv2.setNumThreads, initargs=(1,)) as pool:
+        crops = [c for cs in pool.imap(_cut, [(split, r, seed, i, task) for i, r in enumerate(rows)], chunksize=8) for c in cs]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(crops))
+    log(f"{len(rows)} photos (seed {seed}) -> {len(crops)} {task} crops in {time.time() - t:.0f}s -> {path.name}")
+    return crops
+
+
+_FONTS = None
+
+
+def _init_lines(fonts):
+    global _FONTS
+    _FONTS = fonts
+    cv2.setNumThreads(1)
+
+
+def _line(args):
+    from . import lines
+
+    task, seed, idx = args
+    return (lines.mrz_line if task == "mrz" else lines.field_line)(seed, idx, _FONTS)
+
+
+def synthetic_lines(task: str, n: int, seed: int, cache_dir: Path, fonts_dir: Path, workers: int) -> list[dict]:
+    """n lines of lines.py (cached): the bulk of the recognizers' training text."""
+    from .fonts import ensure_fonts
+
+    path = cache_dir / f"{task}-lines-s{seed}-n{n}-v{GENERATOR_VERSION}.pkl"
+    if path.exists():
+        return pickle.loads(path.read_bytes())
+    t = time.time()
+    with Pool(workers, initializer=_init_lines, initargs=(ensure_fonts(fonts_dir),)) as pool:
+        out = pool.map(_line, [(task, seed, i) for i in range(n)], chunksize=64)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(out))
+    log(f"{n} synthetic {task} lines (seed {seed}) in {time.time() - t:.0f}s -> {path.name}")
+    return out
+
+
+def jittered(rng, c: dict, cfg: dict) -> np.ndarray:
+    x1, y1, x2, y2 = c["box"]
+    bw, bh = x2 - x1, y2 - y1
+    jx, jy = cfg["jitter"]
+    dx = rng.normal(0, jx, 2) * bw
+    dy = rng.normal(0, jy, 2) * bh
+    h, w = c["img"].shape
+    box = (min(max(x1 + dx[0], 0), w - 2), min(max(y1 + dy[0], 0), h - 2), x2 + dx[1], y2 + dy[1])
+    box = (box[0], box[1], min(max(box[2], box[0] + 2), w), min(max(box[3], box[1] + 2), h))
+    return line_input(c["img"], box, cfg["height"], cfg["width"], cfg["margin_x"], cfg["margin_y"])
+
+
+def exact(c: dict, cfg: dict) -> np.ndarray:
+    return line_input(c["img"], c["box"], cfg["height"], cfg["width"], cfg["margin_x"], cfg["margin_y"])
+
+
+# --- model ------------------------------------------------------------------------------------------------
+
+
+def conv(cin, cout, k=3, p=1):
+    return nn.Sequential(nn.Conv2d(cin, cout, k, padding=p, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class LineReader(nn.Module):
+    """[N, 1, 24, W] -> [N, W/4, C] class scores per column (5 conv layers, a BiLSTM)."""
+
+    def __init__(self, channels, hidden, classes):
+        super().__init__()
+        c = channels
+        self.cnn = nn.Sequential(
+            conv(1, c[0]), nn.MaxPool2d(2),                            # 12 x W/2
+            conv(c[0], c[1]), nn.MaxPool2d(2),                         # 6 x W/4
+            conv(c[1], c[2]), conv(c[2], c[3]), nn.MaxPool2d((2, 1)),  # 3 x W/4
+            conv(c[3], c[4], k=(3, 3), p=(0, 1)),                      # 1 x W/4
+        )
+        self.rnn = nn.LSTM(c[-1], hidden, bidirectional=True, batch_first=True)
+        self.head = nn.Linear(2 * hidden, classes)
+
+    def forward(self, x):
+        f = self.cnn(x).squeeze(2).transpose(1, 2)
+        f, _ = self.rnn(f)
+        return self.head(f)
+
+
+class Exported(nn.Module):
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, x):
+        return torch.softmax(self.m(x), dim=-1)
+
+
+def greedy(probs: np.ndarray, alphabet: str) -> str:
+    out, prev = [], 0
+    for k in probs.argmax(-1):
+        if k != prev and k != 0:
+            out.append(alphabet[k - 1])
+        prev = k
+    return "".join(out)
+
+
+def edit_distance(a: str, b: str) -> int:
+    d = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, d[0] = d[0], i
+        for j, cb in enumerate(b, 1):
+            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (ca != cb))
+    return d[len(b)]
+
+
+@torch.no_grad()
+def evaluate(model, xs, texts, alphabet, batch=256) -> dict:
+    model.eval()
+    preds = []
+    for i in range(0, len(xs), batch):
+        p = torch.softmax(model(torch.from_numpy(xs[i:i + batch])), -1).numpy()
+        preds += [greedy(q, alphabet) for q in p]
+    model.train()
+    return {"exact": float(np.mean([p == t for p, t in zip(preds, texts)])),
+            "cer": sum(edit_distance(p, t) for p, t in zip(preds, texts)) / max(1, sum(len(t) for t in texts)),
+            "preds": preds}
+
+
+def export_onnx(model, cfg: dict, task: str, path: Path) -> Path:
+    import onnx
+
+    m = Exported(model).eval()
+    torch.onnx.export(m, torch.zeros(1, 1, cfg["height"], cfg["width"]), str(path), opset_version=13, input_names=["image"],
+                      output_names=["probs"], dynamic_axes={"image": {0: "n"}, "probs": {0: "n"}}, dynamo=False)
+    om = onnx.load(str(path))
+    meta = {"kind": "ctc-text-recognizer", "task": task, "alphabet": cfg["alphabet"], "blank": 0, "height": cfg["height"],
+            "width": cfg["width"], "margin": 0, "marginX": cfg["margin_x"], "marginY": cfg["margin_y"], "grey": "bt601-fixed14",
+            "resample": "area", "normalize": "standardize", "stdFloor": 4.0}
+    p = om.metadata_props.add()
+    p.key, p.value = "visionops.recognizer", json.dumps(meta, ensure_ascii=False)
+    onnx.save(om, str(path))
+    return path
+
+
+def probe_step_s(model, train, cfg, batch, rng, n=6) -> float:
+    """Median seconds of one training step (preprocessing included), on a copy of the model."""
+    from copy import deepcopy
+
+    m = deepcopy(model)
+    opt = torch.optim.AdamW(m.parameters(), lr=cfg["lr"])
+    ctc = nn.CTCLoss(blank=0, zero_infinity=True)
+    index = {ch: i + 1 for i, ch in enumerate(cfg["alphabet"])}
+    times = []
+    for _ in range(n):
+        t = time.time()
+        idx = rng.choice(len(train), batch, replace=False)
+        x = torch.from_numpy(np.stack([jittered(rng, train[i], cfg)[None] for i in idx]))
+        targets = [[index[ch] for ch in train[i]["text"]] for i in idx]
+        logp = F.log_softmax(m(x), -1).transpose(0, 1)
+        loss = ctc(logp, torch.tensor([k for t_ in targets for k in t_]), torch.full((batch,), logp.shape[0], dtype=torch.long),
+                   torch.tensor([len(t_) for t_ in targets]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        times.append(time.time() - t)
+    return float(np.median(times))
+
+
+# --- main -----------------------------------------------------------------------------------------------------
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--task", choices=list(TASKS), required=True)
+    ap.add_argument("--data-dir", type=Path, default=ROOT / "training/data/documents")
+    ap.add_argument("--runs-dir", type=Path, default=ROOT / "training/runs")
+    ap.add_argument("--mlflow-dir", type=Path, default=ROOT / "training/mlruns")
+    ap.add_argument("--publish", type=Path, default=None)
+    ap.add_argument("--train-n", type=int, default=5000, help="photos of the training set (seed 1) to use")
+    ap.add_argument("--val-n", type=int, default=300)
+    ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--synthetic", type=int, default=None, help="synthetic lines (lines.py, seed 11) added to the photos' zones")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=None)
+    ap.add_argument("--train-budget-s", type=float, default=0, help="fit the epochs (at most --epochs) to N seconds of training, "
+                    "from the time of a few probe steps")
+    ap.add_argument("--init", type=Path, default=None, help="start from a run's best.pt (same task and shape) instead of from scratch")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--run-name", default=None)
+    ap.add_argument("--smoke", action="store_true")
+    a = ap.parse_args()
+    cfg = dict(TASKS[a.task])
+    if a.epochs:
+        cfg["epochs"] = a.epochs
+    if a.synthetic is not None:
+        cfg["synthetic"] = a.synthetic
+    if a.lr:
+        cfg["lr"] = a.lr
+    if a.smoke:
+        a.data_dir = a.data_dir / "smoke"
+        a.train_n, a.val_n, cfg["epochs"], cfg["synthetic"] = 24, 8, 1, 64
+    if a.publish is None:
+        a.publish = Path("") if a.smoke else ROOT / "models" / f"{cfg['name']}.onnx"
+    return a, cfg
+
+
+def main():
+    a, cfg = parse_args()
+    t_start = time.time()
+    torch.manual_seed(a.seed)
+    torch.set_num_threads(a.workers)
+    rng = np.random.default_rng(a.seed)
+    cache = a.data_dir / "crops"
+    train = zone_crops(a.data_dir / ("train-s1-n24" if a.smoke else "train-s1-n5000"), a.train_n, 1, a.task, cache, a.workers)
+    n_photo_zones = len(train)
+    train += synthetic_lines(a.task, cfg["synthetic"], 11, cache, a.data_dir / "fonts", a.workers)
+    val = zone_crops(a.data_dir / ("val-s2-n8" if a.smoke else "val-s2-n300"), a.val_n, 2, a.task, cache, a.workers)
+    alphabet = cfg["alphabet"]
+    train = [c for c in train if all(ch in alphabet for ch in c["text"])]
+    val = [c for c in val if all(ch in alphabet for ch in c["text"])]
+    t_data = time.time() - t_start
+    val_x = np.stack([exact(c, cfg)[None] for c in val])
+    val_t = [c["text"] for c in val]
+    log(f"{a.task}: train {len(train)} zones, val {len(val)} ({t_data:.0f}s)")
+    model = LineReader(cfg["channels"], cfg["hidden"], len(alphabet) + 1)
+    if a.init:
+        model.load_state_dict(torch.load(a.init, map_location="cpu")["model"])
+        log(f"initialised from {a.init}")
+    n_params = sum(p.numel() for p in model.parameters())
+    steps = max(1, len(train) // a.batch)
+    probe_s = 0.0
+    if a.train_budget_s > 0:
+        # one-cycle LR needs its length up front: time a few steps on a throwaway copy, then fit the epochs
+        probe_s = probe_step_s(model, train, cfg, a.batch, rng)
+        fit = max(1, min(cfg["epochs"], int(a.train_budget_s // (steps * probe_s * 1.05))))
+        log(f"time budget {a.train_budget_s:.0f}s at {probe_s:.2f}s/step x {steps} steps: {fit} epochs (of {cfg['epochs']})")
+        cfg["epochs"] = fit
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg["lr"], total_steps=steps * cfg["epochs"], pct_start=0.15)
+    ctc = nn.CTCLoss(blank=0, zero_infinity=True)
+    index = {ch: i + 1 for i, ch in enumerate(alphabet)}
+    run_name = a.run_name or f"{cfg['name']}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = a.runs_dir / run_name
+    out.mkdir(parents=True, exist_ok=True)
+
+    import mlflow
+
+    with mlflow_server(a.mlflow_dir, free_port()) as url:
+        mlflow.set_tracking_uri(url)
+        mlflow.set_experiment(cfg["name"])
+        with mlflow.start_run(run_name=run_name) as run:
+            mlflow.log_params({"task": a.task, "train_photos": a.train_n, "train_zones": len(train), "photo_zones": n_photo_zones,
+                               "synthetic_lines": cfg["synthetic"], "val_zones": len(val),
+                               "epochs": cfg["epochs"], "batch": a.batch, "lr": cfg["lr"], "input": f"{cfg['height']}x{cfg['width']}",
+                               "margin_x": cfg["margin_x"], "margin_y": cfg["margin_y"], "jitter": str(cfg["jitter"]),
+                               "channels": str(cfg["channels"]), "hidden": cfg["hidden"], "params": n_params, "alphabet": alphabet,
+                               "corner_sigma": CORNER_SIGMA, "generator_version": GENERATOR_VERSION, "threads": a.workers,
+                               "train_budget_s": a.train_budget_s, "init": str(a.init.relative_to(ROOT) if a.init and a.init.is_relative_to(ROOT) else a.init or "scratch"), "probe_step_s": round(probe_s, 3),
+                               "torch": torch.__version__})
+            mlflow.set_tags({"task": cfg["description"], "data": "synthetic (training/documents)"})
+            log(f"{n_params} parameters, {steps} steps/epoch, {cfg['epochs']} epochs")
+            best, best_state, rows = -1.0, None, []
+            t_train = time.time()
+            for epoch in range(cfg["epochs"]):
+                te, losses = time.time(), []
+                order = rng.permutation(len(train))
+                for s in range(steps):
+                    idx = order[s * a.batch:(s + 1) * a.batch]
+                    x = torch.from_numpy(np.stack([jittered(rng, train[i], cfg)[None] for i in idx]))
+                    targets = [[index[ch] for ch in train[i]["text"]] for i in idx]
+                    y = torch.tensor([k for t in targets for k in t], dtype=torch.long)
+                    lens = torch.tensor([len(t) for t in targets], dtype=torch.long)
+                    logp = F.log_softmax(model(x), -1).transpose(0, 1)
+                    loss = ctc(logp, y, torch.full((len(idx),), logp.shape[0], dtype=torch.long), lens)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+                    opt.step()
+                    sched.step()
+                    losses.append(loss.item())
+                    if s % 50 == 0:
+                        log(f"epoch {epoch + 1} step {s}/{steps} loss {np.mean(losses[-50:]):.4f} ({time.time() - te:.0f}s)")
+                m = evaluate(model, val_x, val_t, alphabet)
+                row = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_exact": m["exact"], "val_cer": m["cer"],
+                       "lr": sched.get_last_lr()[0], "epoch_s": time.time() - te}
+                rows.append(row)
+                mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=epoch)
+                log(f"epoch {epoch + 1}/{cfg['epochs']} {row['epoch_s']:.0f}s loss {row['loss']:.4f} val exact {m['exact']:.4f} cer {m['cer']:.4f}")
+                if m["exact"] >= best:
+                    best, best_state = m["exact"], {k: v.clone() for k, v in model.state_dict().items()}
+            t_train = time.time() - t_train
+            model.load_state_dict(best_state)
+            torch.save({"model": best_state, "cfg": {k: v for k, v in cfg.items()}}, out / "best.pt")
+            final = evaluate(model, val_x, val_t, alphabet)
+            wrong = [{"layout": c["layout"], "field": c["field"], "truth": t, "read": p} for c, t, p in zip(val, val_t, final["preds"]) if t != p]
+            (out / "results.json").write_text(json.dumps({"epochs": rows, "val_errors": wrong[:200]}, indent=1, ensure_ascii=False))
+            onnx_path = export_onnx(model, cfg, a.task, out / f"{cfg['name']}.onnx")
+            digest = sha256(onnx_path)
+            (out / f"{cfg['name']}.onnx.sha256").write_text(f"{digest}  {cfg['name']}.onnx\n")
+            import onnxruntime as ort
+
+            sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+            probs = sess.run(None, {"image": val_x[:256]})[0]
+            onnx_exact = float(np.mean([greedy(p, alphabet) == t for p, t in zip(probs, val_t[:256])]))
+            by_field: dict = {}
+            for c, t, p in zip(val, val_t, final["preds"]):
+                f = by_field.setdefault(c["field"], [0, 0])
+                f[0] += int(t == p)
+                f[1] += 1
+            summary = {"run_id": run.info.run_id, "val": {"exact": final["exact"], "cer": final["cer"]},
+                       "val_by_field": {k: round(v[0] / v[1], 4) for k, v in sorted(by_field.items())},
+                       "onnx_val_exact_first256": onnx_exact, "onnx_sha256": digest, "onnx_mb": round(onnx_path.stat().st_size / 1e6, 3),
+                       "params": n_params, "device": platform.processor() or "cpu", "threads": a.workers, "data_s": round(t_data),
+                       "train_s": round(t_train), "train_zones": len(train), "val_zones": len(val)}
+            mlflow.log_metrics({"best/val_exact": final["exact"], "best/val_cer": final["cer"]})
+            for p_ in (onnx_path, out / f"{cfg['name']}.onnx.sha256"):
+                mlflow.log_artifact(str(p_), "model")
+            mlflow.log_artifact(str(out / "results.json"))
+            mlflow.set_tag("onnx_sha256", digest)
+            finish_run(run, out, summary, cfg["name"], cfg["description"], {"onnx_sha256": digest}, a.smoke, t_start, "recognizer")
+    publish(onnx_path, a.publish, "recognizer")
+    log(f"done in {time.time() - t_start:.0f}s: {json.dumps(summary['val'])} by field {summary['val_by_field']}")
+
+
+if __name__ == "__main__":
+    main()
