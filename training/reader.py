@@ -38,6 +38,7 @@ network what it was trained on:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -383,7 +384,7 @@ def parse_args():
                     help="if > 0: after the first epoch, cut --epochs so training fits this many seconds "
                          "(the one-cycle schedule is re-planned for the new count)")
     ap.add_argument("--init", type=Path, default=ROOT / "models" / "plate-reader.onnx",
-                    help="start from this reader's weights ('' : from scratch)")
+                    help="start from this reader's weights: its ONNX, or a best.pt of an earlier run ('' : from scratch)")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--width", type=float, default=1.0, help="channel multiplier")
@@ -424,7 +425,14 @@ def main():
 
     model = PlateReader(a.width, a.hidden)
     init = str(a.init) not in ("", ".") and a.init.exists()
-    if init:
+    if init and a.init.suffix == ".pt":
+        # a torch checkpoint (best.pt of an earlier, possibly stopped, run of this architecture)
+        ck = torch.load(a.init, map_location="cpu")
+        if (ck["width"], ck["hidden"]) != (a.width, a.hidden):
+            raise SystemExit(f"{a.init}: width {ck['width']} hidden {ck['hidden']}, this run has {a.width} {a.hidden}")
+        model.load_state_dict(ck["model"])
+        log(f"initialised from {a.init}: val exact {evaluate(model, val_x, val_t)['exact']:.4f} before training")
+    elif init:
         init_from_onnx(model, a.init, val_x[:512])
         log(f"initialised from {a.init}: val exact {evaluate(model, val_x, val_t)['exact']:.4f} before training")
     n_params = sum(p.numel() for p in model.parameters())
@@ -481,7 +489,13 @@ def main():
                 row = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_exact": m["exact"], "val_cer": m["cer"],
                        "lr": sched.get_last_lr()[0], "epoch_s": ep_time}
                 rows.append(row)
-                mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=epoch)
+                (out / "results.json").write_text(json.dumps(rows, indent=1))
+                try:
+                    mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=epoch)
+                except Exception as e:  # noqa: BLE001
+                    # the tracking server went away (a shared machine): the epoch's numbers are in
+                    # results.json and training goes on rather than losing the run
+                    log(f"epoch {epoch + 1}: metrics not logged to MLflow ({type(e).__name__}); kept in {out / 'results.json'}")
                 if epoch == 0 and a.train_budget_s > 0:
                     fit = max(1, min(a.epochs, int(a.train_budget_s // ep_time)))
                     if fit != epochs:
@@ -490,11 +504,15 @@ def main():
                         for _ in range(steps_per_epoch):
                             sched.step()
                         log(f"time budget {a.train_budget_s:.0f}s at {ep_time:.0f}s/epoch: {epochs} epochs")
-                    mlflow.log_param("epochs_effective", epochs)
+                    with contextlib.suppress(Exception):
+                        mlflow.log_param("epochs_effective", epochs)
                 log(f"epoch {epoch + 1}/{epochs} {ep_time:.0f}s loss {row['loss']:.4f} val exact {m['exact']:.4f} cer {m['cer']:.4f}")
                 if m["exact"] >= best:
                     best = m["exact"]
                     best_state = {k: v.clone() for k, v in model.state_dict().items()}
+                    # saved every epoch so that a run stopped early (shared CPU, deadline) leaves a usable checkpoint
+                    torch.save({"model": best_state, "width": a.width, "hidden": a.hidden, "epoch": epoch + 1,
+                                "val_exact": best}, out / "best.pt")
                 epoch += 1
             t_train = time.time() - t_train
             model.load_state_dict(best_state)
