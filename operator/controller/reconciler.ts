@@ -20,7 +20,7 @@ import {
   withAppliedHash,
 } from './child-sync.js';
 import { controlledBy, keyOf, splitKey } from './owners.js';
-import { transitionEvents } from './transitions.js';
+import { rolloutStartedEvent, transitionEvents } from './transitions.js';
 import { isModelsUri } from '../../contract/mlflow.js';
 import { REASONS } from '../registry/decide.js';
 import type { ModelRegistry, RegistryDecision } from '../registry/model-registry.js';
@@ -162,6 +162,7 @@ export class ModelServiceReconciler {
 
     // What the API server returned for this pass's applies: newer than the cache, for the status.
     const fresh = new Map<ChildKind, KubernetesObject>();
+    const deploymentBefore = this.owned<V1Deployment>('Deployment', ms, fresh);
     if (desired) {
       for (const phase of applyPhases(desired.apply)) {
         const results = await Promise.allSettled(phase.map((child) => this.syncChild(key, child)));
@@ -191,6 +192,8 @@ export class ModelServiceReconciler {
     // same status a few milliseconds later; in a burst of new ModelServices that pass waits
     // behind the new ones, and one status write says what a second one would have corrected.
     if (registry?.pin && registry.live && fresh.has('Deployment')) this.announceVersionChange(ms, registry.live, registry.pin);
+    const rollout = rolloutStartedEvent(deploymentBefore, fresh.get('Deployment') as V1Deployment | undefined);
+    if (rollout) this.deps.recorder.record(involvedOf(ms), rollout);
     const deferStatus = !problem && !transient && this.storedNewVersion(fresh.get('Deployment'), ms);
     if (!deferStatus) {
       const status = await this.updateStatus(key, ms, problem, fresh, registry);
@@ -225,7 +228,7 @@ export class ModelServiceReconciler {
   /** The Deployment now pins another version than it did: `v6 → v7` on the ModelService. */
   private announceVersionChange(ms: ModelService, from: RegistryPin, to: RegistryPin): void {
     if (from.name === to.name && from.version === to.version && from.trackingUri === to.trackingUri) return;
-    const involved = { apiVersion: API_VERSION, kind: KIND, name: ms.metadata.name, namespace: ms.metadata.namespace, uid: ms.metadata.uid };
+    const involved = involvedOf(ms);
     const message = describeChange(from, to);
     this.deps.recorder.record(involved, { type: 'Normal', reason: 'ModelVersionChanged', message });
     this.deps.log.info('model version changed; rolling out', { modelService: keyOf(ms.metadata.namespace, ms.metadata.name), change: message });
@@ -335,10 +338,15 @@ export class ModelServiceReconciler {
     this.statusWritten.set(key, { uid: ms.metadata.uid, status: stored, atMs: now.getTime() });
     this.deps.metrics.statusWrites.inc();
 
-    const involved = { apiVersion: API_VERSION, kind: KIND, name: ms.metadata.name, namespace: ms.metadata.namespace, uid: ms.metadata.uid };
+    const involved = involvedOf(ms);
     for (const event of transitionEvents(previous?.conditions, next.conditions ?? [])) this.deps.recorder.record(involved, event);
     const ready = next.conditions?.find((c) => c.type === 'Ready');
     this.deps.log.debug('status updated', { modelService: keyOf(ms.metadata.namespace, ms.metadata.name), ready: ready?.status, reason: ready?.reason });
     return stored;
   }
+}
+
+/** The ModelService as the object its Events are about. */
+function involvedOf(ms: ModelService) {
+  return { apiVersion: API_VERSION, kind: KIND, name: ms.metadata.name, namespace: ms.metadata.namespace, uid: ms.metadata.uid };
 }

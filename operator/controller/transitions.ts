@@ -1,3 +1,5 @@
+import type { V1Deployment } from '@kubernetes/client-node';
+import { isDeepStrictEqual } from 'node:util';
 import type { Condition } from '../../crds/modelservice.js';
 import { changedConditions } from '../status/conditions.js';
 
@@ -9,8 +11,8 @@ export interface EventSpec {
 
 /**
  * The Kubernetes Events a status change deserves: what someone running `kubectl describe msvc`
- * or watching events wants to know happened. Becoming Ready, a failure and its recovery, a
- * rollout starting. Reason or message churn while nothing really changed is left out, and so is
+ * or watching events wants to know happened. Becoming Ready, a failure and its recovery.
+ * (A rollout starting is told by the apply that starts it: rolloutStartedEvent.) Reason or message churn while nothing really changed is left out, and so is
  * the first, expected "not ready yet".
  */
 export function transitionEvents(previous: readonly Condition[] | undefined, next: readonly Condition[]): EventSpec[] {
@@ -28,10 +30,6 @@ export function transitionEvents(previous: readonly Condition[] | undefined, nex
   else if (ready?.status === 'False' && before('Ready')?.status === 'True' && degraded?.status !== 'True') {
     events.push({ type: 'Warning', reason: 'NotReady', message: `${ready.reason}: ${ready.message}` });
   }
-  const progressing = changed.find((c) => c.type === 'Progressing');
-  if (progressing?.status === 'True' && progressing.reason === 'RolloutInProgress' && before('Progressing')?.status === 'False') {
-    events.push({ type: 'Normal', reason: 'RolloutStarted', message: progressing.message });
-  }
   // The registry (models:/ URIs): a resolution that fails, and the server going away and coming back.
   const resolved = changed.find((c) => c.type === 'ModelResolved');
   if (resolved && resolved.status !== 'True') events.push({ type: 'Warning', reason: resolved.reason, message: resolved.message });
@@ -41,4 +39,21 @@ export function transitionEvents(previous: readonly Condition[] | undefined, nex
     events.push({ type: 'Normal', reason: 'RegistryReachable', message: `the registry answers again (was ${before('RegistryReachable')?.reason})` });
   }
   return events;
+}
+
+/** JSON's view of an object: typed models and plain objects alike, key order ignored by the comparison. */
+function plain(x: unknown): unknown {
+  return x === undefined ? undefined : JSON.parse(JSON.stringify(x));
+}
+
+/**
+ * The operator's own apply changed the pod template of a Deployment that already existed: new pods
+ * will replace the old ones. Told from the write itself, not from a status that may never show
+ * the rollout in progress (a fast rollout can finish between two status passes).
+ */
+export function rolloutStartedEvent(before: V1Deployment | undefined, applied: V1Deployment | undefined): EventSpec | undefined {
+  if (!before || !applied) return undefined;
+  if (isDeepStrictEqual(plain(before.spec?.template), plain(applied.spec?.template))) return undefined;
+  const generation = applied.metadata?.generation;
+  return { type: 'Normal', reason: 'RolloutStarted', message: `the pod template changed${generation ? ` (Deployment generation ${generation})` : ''}: new pods replace the old ones as they become ready` };
 }

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { Condition } from '../../crds/modelservice.js';
 import { controlledBy, keyOf, ownerKey, podOwnerKey, splitKey } from '../../operator/controller/owners.js';
-import { transitionEvents } from '../../operator/controller/transitions.js';
+import { rolloutStartedEvent, transitionEvents } from '../../operator/controller/transitions.js';
 
 function conditions(spec: Record<string, [Condition['status'], string]>): Condition[] {
   return Object.entries(spec).map(([type, [status, reason]]) => ({ type, status, reason, message: `${reason} details`, lastTransitionTime: '2026-11-25T10:00:00Z' }));
@@ -31,10 +31,23 @@ describe('events for status transitions', () => {
     ]);
   });
 
-  it('warns when ready is lost without a failure, and notes a rollout starting', () => {
+  it('warns when ready is lost without a failure', () => {
     const ok = conditions({ Ready: ['True', 'ModelServing'], Degraded: ['False', 'AsExpected'], Progressing: ['False', 'RolloutComplete'] });
     const rolling = conditions({ Ready: ['False', 'RolloutInProgress'], Degraded: ['False', 'AsExpected'], Progressing: ['True', 'RolloutInProgress'] });
-    expect(transitionEvents(ok, rolling).map((e) => `${e.type}/${e.reason}`)).to.deep.equal(['Warning/NotReady', 'Normal/RolloutStarted']);
+    expect(transitionEvents(ok, rolling).map((e) => `${e.type}/${e.reason}`)).to.deep.equal(['Warning/NotReady']);
+  });
+
+  it('notes a rollout when an apply changes the pod template, whatever the order of its keys', () => {
+    const template = (image: string) => ({ metadata: { labels: { app: 'x' }, annotations: { 'visionops.io/config-hash': 'h1' } }, spec: { containers: [{ name: 'server', image }] } });
+    const dep = (image: string, generation: number) => ({ metadata: { name: 'x', generation }, spec: { selector: {}, template: template(image) } });
+    const reordered = { metadata: { name: 'x', generation: 3 }, spec: { selector: {}, template: { spec: { containers: [{ image: 'a', name: 'server' }] }, metadata: { annotations: { 'visionops.io/config-hash': 'h1' }, labels: { app: 'x' } } } } };
+    expect(rolloutStartedEvent(dep('a', 3), reordered)).to.equal(undefined);
+    expect(rolloutStartedEvent(undefined, dep('a', 1)), 'a new Deployment is no rollout').to.equal(undefined);
+    expect(rolloutStartedEvent(dep('a', 3), undefined), 'nothing applied').to.equal(undefined);
+    const e = rolloutStartedEvent(dep('a', 3), dep('b', 4));
+    expect(e?.reason).to.equal('RolloutStarted');
+    expect(e?.type).to.equal('Normal');
+    expect(e?.message).to.include('generation 4');
   });
 });
 
