@@ -179,7 +179,7 @@ describe('install config (config/)', () => {
     it('config/samples renders the example ModelServices', () => {
       const out = execFileSync(KUBECTL, ['kustomize', join(ROOT, 'config/samples')], { encoding: 'utf8' });
       const names = parseAllDocuments(out).map((d) => (d.toJS() as Doc).metadata.name);
-      expect(names).to.have.members(['plate-reader', 'plate-reader-prod']);
+      expect(names).to.have.members(['plate-reader', 'plate-reader-prod', 'id-documents']);
     });
   });
 });
