@@ -1,41 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { AppsV1Api, CoordinationV1Api, type V1Lease, V1MicroTime } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { REPO_ROOT } from '../cluster/paths.js';
 import { useCluster, waitUntil } from '../cluster/harness.js';
-import { installCrd, modelService, ModelServices, startOperator } from './operator-harness.js';
-
-interface OperatorProcess {
-  identity: string;
-  child: ChildProcess;
-  output: string[];
-  exit: Promise<number | null>;
-}
-
-/** `npm run operator` as a real process (tsx, no npm wrapper, so signals reach it directly). */
-function spawnOperator(kubeconfigPath: string, namespace: string, identity: string): OperatorProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'operator/main.ts'], {
-    cwd: REPO_ROOT,
-    env: {
-      ...process.env,
-      KUBECONFIG: kubeconfigPath,
-      POD_NAME: identity,
-      VISIONOPS_WATCH_NAMESPACE: namespace,
-      VISIONOPS_LEADER_ELECTION_NAMESPACE: namespace,
-      VISIONOPS_METRICS_BIND_ADDRESS: '127.0.0.1:0',
-      VISIONOPS_HEALTH_PROBE_BIND_ADDRESS: '127.0.0.1:0',
-      VISIONOPS_WORKERS: '2',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const output: string[] = [];
-  const collect = (b: Buffer) => output.push(...b.toString('utf8').split('\n').filter(Boolean));
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
-  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { identity, child, output, exit };
-}
+import { installCrd, modelService, ModelServices, type OperatorProcess, spawnOperator, startOperator } from './operator-harness.js';
 
 function messages(p: OperatorProcess): string[] {
   return p.output.flatMap((line) => {

@@ -4,6 +4,7 @@
  * other's ModelServices), and readers for what a user would look at.
  */
 import { ApiException, CoreV1Api, type CoreV1Event, CustomObjectsApi, type KubeConfig, PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions, type V1Deployment } from '@kubernetes/client-node';
+import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { binPath } from '../cluster/build.js';
@@ -186,4 +187,48 @@ export async function counter(manager: Manager, name: string, filter: (labels: R
 /** Write requests a manager sent, leader election renewals left out. */
 export function reconcileWrites(manager: Manager): Promise<number> {
   return counter(manager, 'visionops_operator_api_writes_total', (l) => l.resource !== 'leases');
+}
+
+/** An operator as its own process (`npm run operator` without the npm wrapper, so signals reach it). */
+export interface OperatorProcess {
+  identity: string;
+  child: ChildProcess;
+  /** Every line it printed, stdout and stderr. */
+  output: string[];
+  /** The same lines parsed as its JSON log records ({ raw } for a line that is not JSON). */
+  lines: Record<string, unknown>[];
+  exit: Promise<number | null>;
+}
+
+export function spawnOperator(kubeconfigPath: string, namespace: string, identity: string, env: Record<string, string> = {}): OperatorProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'operator/main.ts'], {
+    cwd: REPO_ROOT,
+    env: {
+      ...process.env,
+      KUBECONFIG: kubeconfigPath,
+      POD_NAME: identity,
+      VISIONOPS_WATCH_NAMESPACE: namespace,
+      VISIONOPS_LEADER_ELECTION_NAMESPACE: namespace,
+      VISIONOPS_METRICS_BIND_ADDRESS: '127.0.0.1:0',
+      VISIONOPS_HEALTH_PROBE_BIND_ADDRESS: '127.0.0.1:0',
+      VISIONOPS_WORKERS: '2',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  const lines: Record<string, unknown>[] = [];
+  const collect = (b: Buffer) =>
+    b.toString('utf8').split('\n').filter(Boolean).forEach((l) => {
+      output.push(l);
+      try {
+        lines.push(JSON.parse(l) as Record<string, unknown>);
+      } catch {
+        lines.push({ raw: l });
+      }
+    });
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { identity, child, output, lines, exit };
 }

@@ -1,12 +1,10 @@
 import { AppsV1Api, CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { expect } from 'chai';
-import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { useCluster, waitUntil } from '../cluster/harness.js';
-import { REPO_ROOT } from '../cluster/paths.js';
 import { readState } from '../cluster/state.js';
-import { installCrd, modelService, ModelServices } from './operator-harness.js';
+import { installCrd, modelService, ModelServices, type OperatorProcess, spawnOperator } from './operator-harness.js';
 
 /**
  * An API server outage, for real: the test control plane's kube-apiserver is frozen (SIGSTOP: it
@@ -14,43 +12,6 @@ import { installCrd, modelService, ModelServices } from './operator-harness.js';
  * run against it. The operator must say so loudly while it lasts and when it ends; a leader that
  * cannot renew its lease must say why before it exits; and its restart must converge.
  */
-
-interface OperatorProcess {
-  child: ChildProcess;
-  lines: Record<string, unknown>[];
-  exit: Promise<number | null>;
-}
-
-function spawnOperator(kubeconfigPath: string, namespace: string, identity: string, env: Record<string, string> = {}): OperatorProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'operator/main.ts'], {
-    cwd: REPO_ROOT,
-    env: {
-      ...process.env,
-      KUBECONFIG: kubeconfigPath,
-      POD_NAME: identity,
-      VISIONOPS_WATCH_NAMESPACE: namespace,
-      VISIONOPS_LEADER_ELECTION_NAMESPACE: namespace,
-      VISIONOPS_METRICS_BIND_ADDRESS: '127.0.0.1:0',
-      VISIONOPS_HEALTH_PROBE_BIND_ADDRESS: '127.0.0.1:0',
-      VISIONOPS_WORKERS: '2',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const lines: Record<string, unknown>[] = [];
-  const collect = (b: Buffer) =>
-    b.toString('utf8').split('\n').filter(Boolean).forEach((l) => {
-      try {
-        lines.push(JSON.parse(l) as Record<string, unknown>);
-      } catch {
-        lines.push({ raw: l });
-      }
-    });
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
-  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, lines, exit };
-}
 
 const said = (p: OperatorProcess, message: string | RegExp) => p.lines.find((l) => (typeof message === 'string' ? l.message === message : message.test(String(l.message))));
 
