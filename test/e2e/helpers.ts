@@ -4,6 +4,7 @@
  */
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { readdir, readFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GROUP, PLURAL, VERSION, type Condition, type ModelService } from '../../crds/modelservice.js';
@@ -59,10 +60,37 @@ export function waitForCondition(kc: KubeConfig, namespace: string, name: string
 }
 
 /** http://<ClusterIP>:<port> of a Service: reachable from this machine through the node's kube-proxy. */
+/**
+ * The Service's ClusterIP URL, once the ClusterIP accepts connections. A Ready ModelService (or an
+ * available Deployment) says its pods are Ready; kube-proxy programs the Service from the
+ * EndpointSlice on its own clock, and until it has, a connection is refused by the node's routing
+ * (ENETUNREACH: a ClusterIP without rules has no route). A client of a fresh Service sees the same
+ * gap; the tests measure what comes after it.
+ */
 export async function serviceUrl(kc: KubeConfig, namespace: string, name: string, port?: number): Promise<string> {
   const svc = await kc.makeApiClient(CoreV1Api).readNamespacedService({ name, namespace });
-  const p = port ?? svc.spec?.ports?.[0]?.port;
-  return `http://${svc.spec?.clusterIP}:${p}`;
+  const host = svc.spec?.clusterIP ?? '';
+  const p = port ?? svc.spec?.ports?.[0]?.port ?? 80;
+  let last = '';
+  await eventually(`${namespace}/${name}'s ClusterIP ${host}:${p} to accept connections`, 30_000, async () => {
+    last = await tcpConnect(host, p, 2_000);
+    return last === '' ? true : undefined;
+  }, async () => `last error: ${last}`);
+  return `http://${host}:${p}`;
+}
+
+/** '' when a TCP connection opens within `timeoutMs`, else why not. */
+function tcpConnect(host: string, port: number, timeoutMs: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, timeout: timeoutMs });
+    const done = (why: string) => {
+      socket.destroy();
+      resolve(why);
+    };
+    socket.once('connect', () => done(''));
+    socket.once('timeout', () => done(`no answer in ${timeoutMs} ms`));
+    socket.once('error', (e) => done(e.message));
+  });
 }
 
 export async function podsOf(kc: KubeConfig, namespace: string, selector: string): Promise<V1Pod[]> {

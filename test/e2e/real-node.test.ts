@@ -383,21 +383,26 @@ describe('@integration @e2e a real node', function () {
       let stop = false;
       let requests = 0;
       const errors: string[] = [];
+      const clientStarted = Date.now();
+      // Each error says when it came (seconds from the client's start; the rollout starts at once),
+      // so a failure tells a start-up gap from one at a pod's hand-over.
+      const at = () => `+${((Date.now() - clientStarted) / 1000).toFixed(2)} s`;
       const client = (async () => {
         while (!stop) {
           requests++;
           try {
             const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'image/jpeg' }, body: image, signal: AbortSignal.timeout(30_000) });
             await res.arrayBuffer();
-            if (res.status !== 200) errors.push(`HTTP ${res.status}`);
+            if (res.status !== 200) errors.push(`${at()} HTTP ${res.status}`);
           } catch (e) {
-            errors.push((e as Error).message + ((e as { cause?: Error }).cause ? `: ${(e as { cause?: Error }).cause?.message}` : ''));
+            errors.push(`${at()} ${(e as Error).message}${(e as { cause?: Error }).cause ? `: ${(e as { cause?: Error }).cause?.message}` : ''}`);
           }
         }
       })();
 
       // Watch the pods: no old pod may start terminating while fewer than 2 new pods are Ready.
       const violations: string[] = [];
+      const timeline: string[] = [];
       const started = Date.now();
       let newReadyAt = 0;
       const custom = c.kubeConfig.makeApiClient(CustomObjectsApi);
@@ -416,6 +421,8 @@ describe('@integration @e2e a real node', function () {
           const leaving = pods.filter((p) => oldPods.has(p.metadata!.name!) && p.metadata?.deletionTimestamp);
           if (leaving.length > readyFresh.length) violations.push(`${leaving.length} old pods terminating with ${readyFresh.length} new ones Ready`);
           const oldLeft = pods.filter((p) => oldPods.has(p.metadata!.name!));
+          const state = `${at()} new Ready ${readyFresh.length}, old ${oldLeft.length} (terminating ${leaving.length})`;
+          if (timeline.at(-1)?.replace(/^\S+ \S+ /, '') !== state.replace(/^\S+ \S+ /, '')) timeline.push(state);
           if (readyFresh.length === 2 && !newReadyAt) newReadyAt = Date.now();
           return readyFresh.length === 2 && oldLeft.length === 0 ? true : undefined;
         }, () => describeModelService(c.kubeConfig, ns, 'rolling'));
@@ -429,7 +436,7 @@ describe('@integration @e2e a real node', function () {
         (errors.length ? ` (first: ${errors[0]})` : ''));
       expect(violations, 'old pods removed before new ones were Ready').to.deep.equal([]);
       expect(requests).to.be.greaterThan(10);
-      expect(errors, `failed requests of ${requests}`).to.deep.equal([]);
+      expect(errors, `failed requests of ${requests}; the pods meanwhile: ${timeline.join('; ')}`).to.deep.equal([]);
     });
   });
 
