@@ -57,6 +57,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import synth  # noqa: E402
+from line_input import grey, line_input  # noqa: E402,F401  (grey: also the fixtures' and calibration's)
 from tracking import finish_run, free_port, log as _log, publish, mlflow_server, sha256  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,38 +76,9 @@ def log(msg: str) -> None:
 # --- preprocessing (mirrored in inference-server/ocr/recognizer-input.ts) --------------------------
 
 
-def grey(rgb: np.ndarray) -> np.ndarray:
-    r, g, b = (rgb[..., i].astype(np.int32) for i in range(3))
-    return ((4899 * r + 9617 * g + 1868 * b + 8192) >> 14).astype(np.uint8)
-
-
-def area_weights(lo: float, hi: float, n_out: int) -> tuple[int, np.ndarray]:
-    """Weights [n_out, span] over source pixels first..first+span-1 for the interval [lo, hi)."""
-    step = (hi - lo) / n_out
-    first = int(math.floor(lo))
-    last = int(math.ceil(hi))
-    w = np.zeros((n_out, max(last - first, 1)), np.float64)
-    for i in range(n_out):
-        a, b = lo + i * step, lo + (i + 1) * step
-        for j in range(int(math.floor(a)), int(math.ceil(b))):
-            ov = min(b, j + 1) - max(a, j)
-            if ov > 0:
-                w[i, j - first] += ov / step
-    return first, w
-
-
 def prepare(g: np.ndarray, box, margin: float = MARGIN) -> np.ndarray:
     """grey image [H, W] uint8 + box (x1, y1, x2, y2) in its pixels -> [HEIGHT, WIDTH] float32."""
-    h, w = g.shape
-    x1, y1, x2, y2 = box
-    bw, bh = x2 - x1, y2 - y1
-    x1, x2 = max(0.0, x1 - margin * bw), min(float(w), x2 + margin * bw)
-    y1, y2 = max(0.0, y1 - margin * bh), min(float(h), y2 + margin * bh)
-    fx, wx = area_weights(x1, x2, WIDTH)
-    fy, wy = area_weights(y1, y2, HEIGHT)
-    region = g[fy:fy + wy.shape[1], fx:fx + wx.shape[1]].astype(np.float64)
-    out = wy @ region @ wx.T
-    return ((out - out.mean()) / max(out.std(), STD_FLOOR)).astype(np.float32)
+    return line_input(g, box, HEIGHT, WIDTH, margin, margin, STD_FLOOR)
 
 
 # --- data ------------------------------------------------------------------------------------------

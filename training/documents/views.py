@@ -12,10 +12,15 @@ in training what it sees in the server:
 """
 from __future__ import annotations
 
-import math
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# the recognizers' input, shared with training/reader.py (re-exported for recognizer.py)
+from line_input import area_weights, grey, grow, line_input  # noqa: E402,F401
 
 # The detector's classes, in output order (the ONNX `names` metadata).
 CLASSES = ["td1", "td2", "td3", "corner_tl", "corner_tr", "corner_br", "corner_bl", "mrz_line",
@@ -90,43 +95,3 @@ def jitter_corners(rng, corners: np.ndarray, sigma: float) -> np.ndarray:
     return (corners + rng.normal(0, sigma * short, corners.shape)).astype(np.float32)
 
 
-# --- recognizer input (same arithmetic as training/reader.py and recognizer-input.ts) ----------------
-
-
-def grey(rgb: np.ndarray) -> np.ndarray:
-    r, g, b = (rgb[..., i].astype(np.int32) for i in range(3))
-    return ((4899 * r + 9617 * g + 1868 * b + 8192) >> 14).astype(np.uint8)
-
-
-def area_weights(lo: float, hi: float, n_out: int) -> tuple[int, np.ndarray]:
-    step = (hi - lo) / n_out
-    first = int(math.floor(lo))
-    last = int(math.ceil(hi))
-    w = np.zeros((n_out, max(last - first, 1)), np.float64)
-    for i in range(n_out):
-        a, b = lo + i * step, lo + (i + 1) * step
-        for j in range(int(math.floor(a)), min(int(math.ceil(b)), last)):  # b may pass hi by a rounding error
-            ov = min(b, j + 1) - max(a, j)
-            if ov > 0:
-                w[i, j - first] += ov / step
-    return first, w
-
-
-def grow(box, mx: float, my: float, w: int, h: int):
-    x1, y1, x2, y2 = box
-    bw, bh = x2 - x1, y2 - y1
-    return (max(0.0, x1 - mx * bw), max(0.0, y1 - my * bh), min(float(w), x2 + mx * bw), min(float(h), y2 + my * bh))
-
-
-def line_input(g: np.ndarray, box, height: int, width: int, mx: float, my: float, std_floor: float = 4.0) -> np.ndarray:
-    """grey image + box -> [height, width] float32: the box grown by (mx, my) of its size (clipped),
-    area-resampled, standardised."""
-    h, w = g.shape
-    x1, y1, x2, y2 = grow(box, mx, my, w, h)
-    fx, wx = area_weights(x1, x2, width)
-    fy, wy = area_weights(y1, y2, height)
-    region = g[fy:fy + wy.shape[1], fx:fx + wx.shape[1]].astype(np.float64)
-    if region.shape != (wy.shape[1], wx.shape[1]):  # the last row/column clipped at the edge
-        region = np.pad(region, ((0, wy.shape[1] - region.shape[0]), (0, wx.shape[1] - region.shape[1])), mode="edge")
-    out = wy @ region @ wx.T
-    return ((out - out.mean()) / max(out.std(), std_floor)).astype(np.float32)
