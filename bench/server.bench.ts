@@ -14,6 +14,7 @@
  *
  *   npm run bench:server -- [--model M.onnx] [--reader R.onnx] [--image I.jpg] [--seconds 10]
  *                           [--threads N] [--workers W] [--accuracy-n 100] [--no-seed] [--no-detect]
+ *                           [--tiles 2]
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -45,6 +46,7 @@ const { values } = parseArgs({
     'accuracy-n': { type: 'string', default: '100' },
     'no-seed': { type: 'boolean', default: false },
     'no-detect': { type: 'boolean', default: false },
+    tiles: { type: 'string', default: '1' },
   },
 });
 const seconds = Number(values.seconds);
@@ -93,7 +95,8 @@ async function startServer(model: string, reader: string | undefined): Promise<{
   await writeFile(
     cfg,
     stringify({
-      model: { path: model, name: 'bench' },
+      // --tiles: the second look for small plates (model.tiles), to weigh its cost against the seed
+      model: { path: model, name: 'bench', tiles: { grid: Number(values.tiles) } },
       inference: { workers, intraOpThreads: Math.max(1, Math.floor(threads / workers)) },
       server: { port: 0, host: '127.0.0.1', maxQueue: 256 },
       // the `npm start` plate rule: the bundled reader, no tesseract (tesseract when there is no reader)

@@ -20,6 +20,7 @@ const MiB = 2 ** 20;
 export const SHARED_DEFAULTS = {
   model: { format: 'auto' as ModelFormat },
   thresholds: { confidence: 0.25, iou: 0.45, maxDetections: 300 },
+  tiles: { grid: 1, overlap: 0.25, maxGrid: 3 },
   /** The bounds of maxDetections, the same for the CRD, the server config and a request's query. */
   maxDetectionsLimit: 10_000,
   server: {

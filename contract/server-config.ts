@@ -38,6 +38,14 @@ export const thresholdsSchema = z
   })
   .strict();
 
+export const tilesSchema = z
+  .object({
+    grid: z.number().int().min(1).max(D.tiles.maxGrid).default(D.tiles.grid).describe('a second look in grid x grid overlapping tiles, each at the full model input, for objects too small for the whole image (1: off)'),
+    overlap: z.number().min(0).max(0.5).default(D.tiles.overlap).describe("share of a tile's side shared with its neighbour: objects up to this size are seen whole in some tile"),
+  })
+  .strict()
+  .describe('slicing-aided detection of small objects: costs grid x grid more model runs per image larger than the input');
+
 export const ocrModeSchema = z.enum(OCR_MODES);
 
 export const ocrClassSchema = z
@@ -148,6 +156,7 @@ export const serverConfigSchema = z
         classes: z.array(z.string().min(1)).min(1).optional().describe('class names; else the model metadata'),
         inputSize: z.number().int().min(32).max(4096).optional().describe('square input side for dynamic models'),
         thresholds: thresholdsSchema.prefault({}),
+        tiles: tilesSchema.prefault({}),
       })
       .strict(),
     inference: z

@@ -81,6 +81,21 @@ const thresholds = Type.Object(
   { description: 'Detection thresholds applied after the model runs.', default: {} },
 );
 
+const tiles = Type.Object(
+  {
+    grid: Type.Optional(
+      Type.Integer({
+        minimum: 1, maximum: SHARED_DEFAULTS.tiles.maxGrid, default: SHARED_DEFAULTS.tiles.grid,
+        description: 'A second look for small objects: the image is also cut into grid x grid overlapping tiles, each run at the full model input, and what the tiles find that the whole image did not is added. 1 is off; 2 costs 4 more model runs per image larger than the input.',
+      }),
+    ),
+    overlap: Type.Optional(
+      Type.Number({ minimum: 0, maximum: 0.5, default: SHARED_DEFAULTS.tiles.overlap, description: "Share of a tile's side shared with its neighbour: an object up to that size is seen whole in some tile." }),
+    ),
+  },
+  { description: 'Slicing-aided detection of objects too small for the model input (e.g. plates under 1 % of the photo).', default: {} },
+);
+
 /** Where a `models:/` URI is resolved and fetched from (spec.model.mlflow). */
 const mlflow = Type.Object(
   {
@@ -157,6 +172,7 @@ const model = Type.Object(
       Type.Integer({ minimum: 32, maximum: 4096, description: 'Square input side in pixels, for models with dynamic input shape. Static models use their own.' }),
     ),
     thresholds: Type.Optional(thresholds),
+    tiles: Type.Optional(tiles),
     mlflow: Type.Optional(mlflow),
   },
   {

@@ -203,7 +203,7 @@ export class VisionService {
     const thresholds = { ...this.config.model.thresholds, ...overrides };
     let out;
     try {
-      out = await pool.infer({ pixels: image.pixels, width: image.width, height: image.height, thresholds }, budget.signal);
+      out = await pool.infer({ pixels: image.pixels, width: image.width, height: image.height, thresholds, tiles: this.config.model.tiles }, budget.signal);
     } catch (err) {
       throw this.inferenceError(err);
     }

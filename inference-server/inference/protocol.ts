@@ -1,5 +1,6 @@
 import type { YoloLayout } from '../pipeline/yolo-output.js';
 import type { Thresholds } from '../../contract/server-config.js';
+import type { TileConfig } from '../pipeline/tiles.js';
 
 /** Messages between the event loop and the inference worker threads. */
 
@@ -30,6 +31,8 @@ export interface InferRequest {
   width: number;
   height: number;
   thresholds: Thresholds;
+  /** a second look in tiles for small objects (model.tiles); absent or grid 1: the whole image only */
+  tiles?: TileConfig;
 }
 
 /** The model run as is on a tensor the client made (Open Inference Protocol /infer). */
@@ -61,6 +64,8 @@ export interface InferTimings {
   letterboxMs: number;
   inferenceMs: number;
   postprocessMs: number;
+  /** model runs on tiles after the whole image's (model.tiles) */
+  tiles?: number;
 }
 
 export type WorkerMessage =

@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { EventEmitter } from 'node:events';
 import type { Thresholds } from '../../contract/server-config.js';
+import type { TileConfig } from '../pipeline/tiles.js';
 import type { Detection, InferTimings, ModelShape, RawOutput, WorkerInit, WorkerMessage } from './protocol.js';
 
 /**
@@ -24,6 +25,7 @@ export interface InferInput {
   width: number;
   height: number;
   thresholds: Thresholds;
+  tiles?: TileConfig;
 }
 
 export interface InferOutput {
@@ -227,14 +229,14 @@ export class WorkerPool extends EventEmitter {
       slot.worker.postMessage({ type: 'raw', id: job.id, data, dims });
       return;
     }
-    const { pixels, width, height, thresholds } = job.input.detect;
+    const { pixels, width, height, thresholds, tiles } = job.input.detect;
     const whole = pixels.byteOffset === 0 && pixels.byteLength === pixels.buffer.byteLength;
     // Hand the decoded pixels over without a copy when they own their buffer.
     const transfer = whole && pixels.buffer instanceof ArrayBuffer ? [pixels.buffer] : [];
     try {
-      slot.worker.postMessage({ type: 'infer', id: job.id, pixels, width, height, thresholds }, transfer);
+      slot.worker.postMessage({ type: 'infer', id: job.id, pixels, width, height, thresholds, tiles }, transfer);
     } catch {
-      slot.worker.postMessage({ type: 'infer', id: job.id, pixels: new Uint8Array(pixels), width, height, thresholds });
+      slot.worker.postMessage({ type: 'infer', id: job.id, pixels: new Uint8Array(pixels), width, height, thresholds, tiles });
     }
   }
 

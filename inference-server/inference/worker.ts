@@ -2,7 +2,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import * as ort from 'onnxruntime-node';
 import { letterboxParams, letterboxToTensor, unletterboxBox } from '../pipeline/letterbox.js';
-import { decodeCandidates, detectLayout, type OutputLayout } from '../pipeline/yolo-output.js';
+import { decodeCandidates, detectLayout, type Candidate, type OutputLayout } from '../pipeline/yolo-output.js';
+import { cropTile, fromTile, newFromTiles, tileGrid } from '../pipeline/tiles.js';
 import { nonMaxSuppression } from '../pipeline/nms.js';
 import type { InferRequest, ModelShape, RawOutput, RawRequest, WorkerInit, WorkerMessage } from './protocol.js';
 
@@ -60,22 +61,47 @@ async function infer(
   req: InferRequest,
   scratch: Float32Array,
 ): Promise<void> {
-  const t0 = performance.now();
-  const params = letterboxParams(req.width, req.height, shape.inputSize);
-  letterboxToTensor(req.pixels, params, scratch);
-  const t1 = performance.now();
-  const tensor = new ort.Tensor('float32', scratch, [1, 3, shape.inputSize, shape.inputSize]);
-  const outputs = await session.run({ [shape.inputName]: tensor });
-  const t2 = performance.now();
-  const out = outputs[session.outputNames[0]!]!;
+  const timings = { letterboxMs: 0, inferenceMs: 0, postprocessMs: 0 };
   const { confidence, iou, maxDetections } = req.thresholds;
-  const kept = nonMaxSuppression(decodeCandidates(out.data as Float32Array, layout, confidence), iou, maxDetections);
-  const detections = kept.map((c) => ({ classId: c.classId, score: c.score, ...unletterboxBox(params, c) }));
-  const t3 = performance.now();
+  /** One model run on an image: its boxes after NMS, in that image's pixels. */
+  const detect = async (pixels: Uint8Array, width: number, height: number, limit = maxDetections): Promise<Candidate[]> => {
+    const t0 = performance.now();
+    const params = letterboxParams(width, height, shape.inputSize);
+    letterboxToTensor(pixels, params, scratch);
+    const t1 = performance.now();
+    const tensor = new ort.Tensor('float32', scratch, [1, 3, shape.inputSize, shape.inputSize]);
+    const outputs = await session.run({ [shape.inputName]: tensor });
+    const t2 = performance.now();
+    const out = outputs[session.outputNames[0]!]!;
+    const kept = nonMaxSuppression(decodeCandidates(out.data as Float32Array, layout, confidence), iou, limit);
+    const boxes = kept.map((c) => ({ classId: c.classId, score: c.score, ...unletterboxBox(params, c) }));
+    timings.letterboxMs += t1 - t0;
+    timings.inferenceMs += t2 - t1;
+    timings.postprocessMs += performance.now() - t2;
+    return boxes;
+  };
+  let detections = await detect(req.pixels, req.width, req.height);
+  // Tiles add what the whole image missed, in the room maxDetections leaves: the whole image's
+  // boxes stay, and a full answer (or a request that asks for every box) needs no second look.
+  const room = maxDetections - detections.length;
+  const tiles = req.tiles && room > 0 ? tileGrid(req.width, req.height, req.tiles, shape.inputSize) : [];
+  if (tiles.length > 0) {
+    const seen: Candidate[] = [];
+    for (const tile of tiles) {
+      for (const box of await detect(cropTile(req.pixels, req.width, tile), tile.width, tile.height, room)) {
+        const placed = fromTile(box, tile, req.width, req.height);
+        if (placed) seen.push(placed);
+      }
+    }
+    const t = performance.now();
+    const added = nonMaxSuppression(newFromTiles(seen, detections), iou, room);
+    detections = [...detections, ...added].sort((a, b) => b.score - a.score);
+    timings.postprocessMs += performance.now() - t;
+  }
   const pixels = req.pixels;
   const owned = pixels.byteOffset === 0 && pixels.byteLength === pixels.buffer.byteLength && pixels.buffer instanceof ArrayBuffer;
   send(
-    { type: 'result', id: req.id, detections, timings: { letterboxMs: t1 - t0, inferenceMs: t2 - t1, postprocessMs: t3 - t2 }, pixels },
+    { type: 'result', id: req.id, detections, timings: { ...timings, ...(tiles.length ? { tiles: tiles.length } : {}) }, pixels },
     owned ? [pixels.buffer as ArrayBuffer] : [],
   );
 }

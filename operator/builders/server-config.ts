@@ -69,6 +69,7 @@ export function buildServerConfig(ms: ModelService, config: OperatorConfig, pin?
         iou: thresholds.iou ?? DEFAULTS.iou,
         maxDetections: thresholds.maxDetections ?? DEFAULTS.maxDetections,
       },
+      ...(model.tiles ? { tiles: { ...model.tiles } } : {}),
     },
     // Without OCR classes the tesseract workers would only cost memory.
     ocr: ocr && pipeline === 'plates' ? { enabled: true, language: ocr.language ?? DEFAULTS.ocrLanguage, classes: ocrClasses(ocr) } : { enabled: false },

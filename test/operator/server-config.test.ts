@@ -34,6 +34,12 @@ describe('server ConfigMap builder', () => {
     expect(c.archive).to.deep.include({ dir: '/archive', retentionDays: 14 });
   });
 
+  it('carries spec.model.tiles, and leaves the server default (no tiles) when the spec has none', () => {
+    const tiled = serverConfigSchema.parse(buildServerConfig(modelService({ model: { uri: 'bundled://plate-detector', tiles: { grid: 2 } } }), config));
+    expect(tiled.model.tiles).to.deep.equal({ grid: 2, overlap: 0.25 });
+    expect(serverConfigSchema.parse(buildServerConfig(modelService(), config)).model.tiles).to.deep.equal({ grid: 1, overlap: 0.25 });
+  });
+
   it('keeps the archive below 90% of the volume, so a full archive does not fill the disk', () => {
     const c = buildServerConfig(modelService({ archive: { enabled: true, size: '10Gi' } }), config);
     expect(c.archive?.maxBytes).to.equal(Math.floor(10 * 2 ** 30 * 0.9));
