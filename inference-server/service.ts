@@ -68,6 +68,8 @@ export interface ModelInfo {
 }
 
 const round = (v: number, digits: number) => Math.round(v * 10 ** digits) / 10 ** digits;
+/** The document pipeline considers document boxes down to this score (reported only when their MRZ is valid). */
+const DOCUMENT_CANDIDATE_CONFIDENCE = 0.1;
 
 export class VisionService {
   model?: ModelInfo;
@@ -201,19 +203,25 @@ export class VisionService {
     budget.check();
     const t1 = performance.now();
     const thresholds = { ...this.config.model.thresholds, ...overrides };
+    // The document pipeline also looks at documents scored under the request's confidence (it
+    // reports them only when their MRZ proves them): the detector runs at the lower of the two,
+    // and the response keeps the boxes over the request's.
+    const readsDocuments = withOcr && this.documents !== undefined;
+    const inferThresholds = readsDocuments ? { ...thresholds, confidence: Math.min(thresholds.confidence, DOCUMENT_CANDIDATE_CONFIDENCE) } : thresholds;
     let out;
     try {
-      out = await pool.infer({ pixels: image.pixels, width: image.width, height: image.height, thresholds, tiles: this.config.model.tiles }, budget.signal);
+      out = await pool.infer({ pixels: image.pixels, width: image.width, height: image.height, thresholds: inferThresholds, tiles: this.config.model.tiles }, budget.signal);
     } catch (err) {
       throw this.inferenceError(err);
     }
     budget.check();
-    const detections: DetectionOut[] = out.detections.map((d) => ({
+    const all: DetectionOut[] = out.detections.map((d) => ({
       class: model.classes[d.classId] ?? String(d.classId),
       classId: d.classId,
       score: round(d.score, 5),
       box: { x1: round(d.x1, 2), y1: round(d.y1, 2), x2: round(d.x2, 2), y2: round(d.y2, 2) },
     }));
+    const detections = readsDocuments ? all.filter((d) => d.score > thresholds.confidence) : all;
     for (const d of detections) this.metrics.detections.inc({ class: d.class });
     const timings: Record<string, number> = {
       decodeMs: t1 - t0,
@@ -232,7 +240,7 @@ export class VisionService {
     let documents: DocumentOut[] | undefined;
     if (withOcr && this.documents) {
       const t2 = performance.now();
-      documents = await this.readDocuments(out.pixels, image.width, image.height, detections, budget);
+      documents = await this.readDocuments(out.pixels, image.width, image.height, all, thresholds.confidence, budget);
       timings.documentsMs = performance.now() - t2;
       budget.check();
     }
@@ -276,7 +284,7 @@ export class VisionService {
   }
 
   /** The document pipeline's second look: the detector again, on each document warped upright. */
-  private async readDocuments(pixels: Uint8Array, width: number, height: number, detections: DetectionOut[], budget: RequestBudget): Promise<DocumentOut[]> {
+  private async readDocuments(pixels: Uint8Array, width: number, height: number, detections: DetectionOut[], minScore: number, budget: RequestBudget): Promise<DocumentOut[]> {
     const classes = this.model!.classes;
     const thresholds = this.config.model.thresholds;
     return this.documents!.read(pixels, width, height, detections, async (px, w, h, confidence) => {
@@ -290,7 +298,7 @@ export class VisionService {
       }
       const found = out.detections.map((d) => ({ class: classes[d.classId] ?? String(d.classId), score: d.score, box: { x1: d.x1, y1: d.y1, x2: d.x2, y2: d.y2 } }));
       return { found, pixels: out.pixels };
-    });
+    }, minScore);
   }
 
   /** tesseract workers are started only for classes without a recognizer or with its tesseract fallback. */

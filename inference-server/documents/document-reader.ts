@@ -4,6 +4,7 @@ import { FIELD_NAMES, mergeFields, type FieldName, type Fields, type Mismatch, t
 import { LineReader } from './line-reader.js';
 import { correctMrz } from './mrz-correct.js';
 import { MRZ_SHAPES, parseMrz, type DocumentType, type MrzChecks, type ParsedMrz } from './mrz.js';
+import { blockQuad, lineQuad, locateMrz, type MrzLineBand } from './mrz-locate.js';
 import { apply, rectify, type Point, type Quad } from './rectify.js';
 
 /**
@@ -22,6 +23,10 @@ export const FIELD_CLASSES: Record<FieldName, string> = {
   documentNumber: 'document_number', surname: 'surname', givenNames: 'given_names', nationality: 'nationality',
   birthDate: 'birth_date', sex: 'sex', expiryDate: 'expiry_date', issuingState: 'issuing_state',
 };
+/** The detector's mrz_line boxes on the photo that say where to look for the MRZ. */
+export const MRZ_ON_PHOTO_MIN_SCORE = 0.3;
+/** Most candidate MRZs read on the photo for one document (each a reader run of two or three lines). */
+export const MRZ_READS_ON_PHOTO = 10;
 export const REQUIRED_CLASSES = [...DOCUMENT_CLASSES, ...CORNER_CLASSES, MRZ_LINE_CLASS, ...Object.values(FIELD_CLASSES)];
 
 export interface Found {
@@ -65,6 +70,11 @@ function iou(a: Box, b: Box): number {
   const inter = area({ x1: Math.max(a.x1, b.x1), y1: Math.max(a.y1, b.y1), x2: Math.min(a.x2, b.x2), y2: Math.min(a.y2, b.y2) });
   return inter / Math.max(1e-9, area(a) + area(b) - inter);
 }
+const grown = (b: Box, by: number): Box => {
+  const gx = (b.x2 - b.x1) * by;
+  const gy = (b.y2 - b.y1) * by;
+  return { x1: b.x1 - gx, y1: b.y1 - gy, x2: b.x2 + gx, y2: b.y2 + gy };
+};
 const centre = (b: Box): Point => [(b.x1 + b.x2) / 2, (b.y1 + b.y2) / 2];
 const inside = (p: Point, b: Box, grow: number) => {
   const gx = (b.x2 - b.x1) * grow;
@@ -118,23 +128,49 @@ export class DocumentReader {
     await Promise.all([this.opts.mrzReader.close(), this.opts.fieldReader?.close()]);
   }
 
-  async read(pixels: Uint8Array, width: number, height: number, found: Found[], infer: InferFn, today: Date): Promise<DocumentOut[]> {
+  /**
+   * The documents of a photo. `found` may hold boxes under the request's confidence (`minScore`):
+   * the detector often splits a document's score among td1, td2 and td3, so a document it scored
+   * under the threshold is still read when the detector saw MRZ lines in it, and reported only
+   * when its MRZ passes every check digit.
+   */
+  async read(pixels: Uint8Array, width: number, height: number, found: Found[], infer: InferFn, today: Date, minScore = 0): Promise<DocumentOut[]> {
     const out: DocumentOut[] = [];
-    for (const doc of documentsOf(found, this.opts.maxDocuments)) {
-      out.push(await this.readOne(pixels, width, height, doc, found, infer, today));
+    const candidates = documentsOf(found, Number.MAX_SAFE_INTEGER);
+    const confident = candidates.filter((d) => d.score > minScore).slice(0, this.opts.maxDocuments);
+    for (const doc of confident) out.push(await this.readOne(pixels, width, height, doc, found, infer, today));
+    const unsure = candidates
+      .filter((d) => d.score <= minScore && confident.every((k) => iou(k.box, d.box) < 0.5))
+      .filter((d) => found.some((f) => f.class === MRZ_LINE_CLASS && f.score >= MRZ_ON_PHOTO_MIN_SCORE && inside(centre(f.box), d.box, 0.05)));
+    for (const doc of unsure) {
+      if (out.length >= this.opts.maxDocuments) break;
+      const read = await this.readOne(pixels, width, height, doc, found, infer, today, { photoOnly: true });
+      if (read.mrz?.valid) out.push(read);
     }
     return out;
   }
 
-  private async readOne(pixels: Uint8Array, width: number, height: number, doc: Found, found: Found[], infer: InferFn, today: Date): Promise<DocumentOut> {
+  private async readOne(pixels: Uint8Array, width: number, height: number, doc: Found, found: Found[], infer: InferFn, today: Date, opts: { photoOnly?: boolean } = {}): Promise<DocumentOut> {
     const quad = cornersOf(doc, found);
-    const view = rectify(pixels, width, height, quad);
-    // the view goes to the detector and comes back (its buffer is transferred to the worker)
-    const zones = await infer(view.pixels, view.width, view.height, this.opts.zoneConfidence);
-    const vp = zones.pixels;
     const detectedType = doc.class.toUpperCase() as DocumentType;
-    const mrz = await this.readMrz(vp, view.width, view.height, mrzLines(zones.found), detectedType, today);
-    const viz = await this.readFields(vp, view.width, view.height, zones.found);
+    // The MRZ straight from the lines the detector saw on the photo: it does not need the corners,
+    // which the detector finds far less often; a valid read there needs no upright view at all
+    // unless a field reader wants the visual zone.
+    const fromPhoto = await this.readMrzOnPhoto(pixels, width, height, doc, found, detectedType, today);
+    let mrz = fromPhoto?.parsed?.valid ? fromPhoto : undefined;
+    let viz: VizTexts = {};
+    // a document the detector was unsure of is worth the second detector run only once its MRZ proved it
+    if ((!mrz && !opts.photoOnly) || (mrz && this.opts.fieldReader)) {
+      const view = rectify(pixels, width, height, quad);
+      // the view goes to the detector and comes back (its buffer is transferred to the worker)
+      const zones = await infer(view.pixels, view.width, view.height, this.opts.zoneConfidence);
+      const vp = zones.pixels;
+      if (!mrz) {
+        const onView = await this.readMrz(vp, view.width, view.height, mrzLines(zones.found), detectedType, today);
+        mrz = onView?.parsed?.valid || !fromPhoto ? onView : fromPhoto;
+      }
+      viz = await this.readFields(vp, view.width, view.height, zones.found);
+    }
     const merged = mergeFields(mrz?.parsed, viz, today);
     return {
       type: mrz?.parsed?.type ?? detectedType,
@@ -147,6 +183,40 @@ export class DocumentReader {
       viz,
       mismatches: merged.mismatches,
     };
+  }
+
+  /**
+   * The MRZ read from the photo itself: the lines located along their own direction inside the
+   * region of the detector's mrz_line boxes (mrz-locate.ts), warped upright, read. The first read
+   * whose check digits all pass is taken: upright or upside down, all the lines found or (three
+   * found) two neighbouring ones; else the first read, for what it is worth.
+   */
+  private async readMrzOnPhoto(pixels: Uint8Array, width: number, height: number, doc: Found, found: Found[], detected: DocumentType, today: Date) {
+    const boxes = found.filter((f) => f.class === MRZ_LINE_CLASS && f.score >= MRZ_ON_PHOTO_MIN_SCORE && inside(centre(f.box), doc.box, 0.05));
+    if (boxes.length === 0) return undefined;
+    const u = { x1: Math.min(...boxes.map((b) => b.box.x1)), y1: Math.min(...boxes.map((b) => b.box.y1)), x2: Math.max(...boxes.map((b) => b.box.x2)), y2: Math.max(...boxes.map((b) => b.box.y2)) };
+    // a line the detector missed lies within the found lines' height above or below them
+    const gy = 1.0 * (u.y2 - u.y1);
+    const gx = 0.1 * (u.x2 - u.x1);
+    const located = locateMrz(pixels, width, height, { x1: u.x1 - gx, y1: u.y1 - gy, x2: u.x2 + gx, y2: u.y2 + gy }, grown(doc.box, 0.03));
+    if (!located) return undefined;
+    let first: Awaited<ReturnType<DocumentReader['readMrz']>>;
+    // every candidate upright, then upside down, at most MRZ_READS_ON_PHOTO reads in all
+    const tries = [false, true].flatMap((flipped) => located.groups.map((g) => [g, flipped] as [MrzLineBand[], boolean])).slice(0, MRZ_READS_ON_PHOTO);
+    for (const [group, flipped] of tries) {
+      const view = rectify(pixels, width, height, blockQuad(located, group, 1, flipped));
+      const lines: Found[] = group.map((l) => {
+        const q = lineQuad(located, l, flipped).map((p) => apply(view.toView, p));
+        const xs = q.map((p) => p[0]);
+        const ys = q.map((p) => p[1]);
+        return { class: MRZ_LINE_CLASS, score: 1, box: { x1: Math.min(...xs), y1: Math.min(...ys), x2: Math.max(...xs), y2: Math.max(...ys) } };
+      });
+      if (flipped) lines.reverse();
+      const read = await this.readMrz(view.pixels, view.width, view.height, lines, detected, today);
+      if (read?.parsed?.valid) return read;
+      first ??= read;
+    }
+    return first;
   }
 
   /**

@@ -1,4 +1,5 @@
 import { fits, LAYOUTS, MRZ_SHAPES, parseMrz, slots, type DocumentType, type ParsedMrz, type Slot } from './mrz.js';
+import { isStateCode } from './state-codes.js';
 
 /**
  * Reading an MRZ that fails its checks again, the way a border officer's reader does: every position
@@ -182,6 +183,28 @@ function cheapest(positions: Pos[], base: string[], ok: (lines: string[]) => boo
 }
 
 /**
+ * The issuing state and nationality as known codes: a field that is not one takes the most
+ * probable combination of its positions' alternatives that is one (at most every position of the
+ * field changed), unless a second comes within AMBIGUITY_NATS; else it stays as read.
+ */
+function correctCodes(type: DocumentType, lines: string[], opts: Option[][][]): string[] {
+  let out = lines;
+  for (const span of [LAYOUTS[type].state, LAYOUTS[type].nationality]) {
+    if (isStateCode(out[span.line]!.slice(span.start, span.end))) continue;
+    const positions = Array.from({ length: span.end - span.start }, (_, k) => span.start + k);
+    let combos: { chars: string[]; cost: number }[] = [{ chars: [], cost: 0 }];
+    for (const index of positions) {
+      const here = opts[span.line]![index]!;
+      combos = combos.flatMap((c) => here.map((o) => ({ chars: [...c.chars, o.ch], cost: c.cost + o.delta })));
+    }
+    const known = combos.filter((c) => isStateCode(c.chars.join(''))).sort((a, b) => a.cost - b.cost);
+    if (known.length === 0 || (known[1] && known[1].cost - known[0]!.cost < AMBIGUITY_NATS)) continue;
+    out = withChanges(out, positions.map((index, k) => ({ line: span.line, index, ch: known[0]!.chars[k]! })));
+  }
+  return out;
+}
+
+/**
  * The most probable reading of the MRZ whose checks all pass, from the recognizer's alternatives
  * per position (reads[line][position]); the read as it is when none is found within the bounds, or
  * when two readings come too close (ambiguous).
@@ -197,8 +220,11 @@ export function correctMrz(type: DocumentType, reads: PositionRead[][], today: D
   // the best allowed character at every position: O read in a date is taken as 0 when the recognizer offered it
   const base = opts.map((line) => line.map((o) => o[0]!.ch).join(''));
   const changedFrom = (lines: string[]) => lines.reduce((s, l, i) => s + [...l].filter((ch, j) => ch !== read[i]![j]).length, 0);
-  const first = parseMrz(base, today);
-  if (first.valid) return { read, parsed: first, changed: changedFrom(base), cost: 0, ambiguous: false };
+  // the states and nationality are corrected on their own: no check digit ties them to the rest
+  const coded = (lines: string[]) => correctCodes(type, lines, opts);
+  const asRead = coded(base);
+  const first = parseMrz(asRead, today);
+  if (first.valid) return { read, parsed: first, changed: changedFrom(asRead), cost: 0, ambiguous: false };
 
   const pos = (ps: { line: number; index: number }[]): Pos[] => ps.map((p) => ({ ...p, options: opts[p.line]![p.index]! }));
   const budget = { left: MAX_EVALUATIONS };
@@ -220,7 +246,7 @@ export function correctMrz(type: DocumentType, reads: PositionRead[][], today: D
   const variants: Variant[][] = [];
   for (const g of groups) {
     const v = cheapest(pos(groupPositions(type, g, base)), base, groupOk[g], 3, budget);
-    if (v.length === 0) return { read, parsed: first, changed: changedFrom(base), cost: 0, ambiguous: false };
+    if (v.length === 0) return { read, parsed: first, changed: changedFrom(asRead), cost: 0, ambiguous: false };
     variants.push(v);
   }
   // then the composite over the combinations, cheapest first, with the optional data only it covers
@@ -241,12 +267,13 @@ export function correctMrz(type: DocumentType, reads: PositionRead[][], today: D
   }
   solutions.sort((a, b) => a.cost - b.cost);
   const best = solutions[0];
-  if (!best) return { read, parsed: first, changed: changedFrom(base), cost: 0, ambiguous: false };
+  if (!best) return { read, parsed: first, changed: changedFrom(asRead), cost: 0, ambiguous: false };
   const lines = withChanges(base, best.changes);
   const runnerUp = solutions.find((s) => withChanges(base, s.changes).join('\n') !== lines.join('\n'));
   if (runnerUp && runnerUp.cost - best.cost < AMBIGUITY_NATS) {
-    return { read, parsed: first, changed: changedFrom(base), cost: 0, ambiguous: true };
+    return { read, parsed: first, changed: changedFrom(asRead), cost: 0, ambiguous: true };
   }
-  return { read, parsed: parseMrz(lines, today), changed: changedFrom(lines), cost: best.cost, ambiguous: false };
+  const final = coded(lines);
+  return { read, parsed: parseMrz(final, today), changed: changedFrom(final), cost: best.cost, ambiguous: false };
 }
 

@@ -55,9 +55,9 @@ export class DocumentPipeline {
     return this.config.archive;
   }
 
-  async read(pixels: Uint8Array, width: number, height: number, found: Found[], infer: InferFn, today = new Date()): Promise<DocumentOut[]> {
+  async read(pixels: Uint8Array, width: number, height: number, found: Found[], infer: InferFn, minScore = 0, today = new Date()): Promise<DocumentOut[]> {
     if (!this.reader) return [];
-    return this.reader.read(pixels, width, height, found, infer, today);
+    return this.reader.read(pixels, width, height, found, infer, today, minScore);
   }
 
   async close(): Promise<void> {

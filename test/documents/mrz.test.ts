@@ -148,6 +148,31 @@ describe('MRZ correction from the recognizer\'s alternatives', () => {
     expect(c.parsed.checks.birthDate).to.equal(false);
   });
 
+  it('reads a state or nationality that is no code as the code its alternatives make (HLD -> NLD), no check digit involved', () => {
+    const nld = ['I<NLDNV90508440302891847<<<<<<', '5103113F3011227NLD<<<<<<<<<<<6', 'HUISMAN<<SANNE<<<<<<<<<<<<<<<<'];
+    expect(parseMrz(nld, TODAY).valid).to.equal(true);
+    const reads = certain(nld);
+    reads[0]![2] = [{ ch: 'H', p: 0.7 }, { ch: 'N', p: 0.25 }]; // issuing state HLD
+    reads[1]![15] = [{ ch: 'H', p: 0.9 }]; // nationality HLD, N only a static confusable of H
+    const c = correctMrz('TD1', reads, TODAY);
+    expect(c.read[0]!.slice(2, 5)).to.equal('HLD');
+    expect(c.parsed.valid).to.equal(true);
+    expect(c.parsed.fields.issuingState).to.equal('NLD');
+    expect(c.parsed.fields.nationality).to.equal('NLD');
+    expect(c.changed).to.equal(2);
+  });
+
+  it('keeps a known code as read, and a code no alternative fixes (ICAO codes such as D and UTO are codes)', () => {
+    const d = ['I<D<<T22000129<<<<<<<<<<<<<<<<', '6408125F2010315D<<<<<<<<<<<<<4', 'MUSTERMANN<<ERIKA<<<<<<<<<<<<<'];
+    const asRead = correctMrz('TD1', certain(d), TODAY);
+    expect(asRead.parsed.fields.issuingState).to.equal('D');
+    expect(asRead.parsed.fields.nationality).to.equal('D');
+    const reads = certain(TD3);
+    reads[1]![10] = [{ ch: 'Q', p: 0.99 }]; // QTO: no alternative makes a code
+    expect(correctMrz('TD3', reads, TODAY).parsed.fields.nationality).to.equal('QTO');
+    expect(correctMrz('TD3', certain(TD3), TODAY).parsed.fields.nationality).to.equal('UTO');
+  });
+
   it('refuses when two corrections fit equally well', () => {
     // L898902C3 or LB98902C3: the recognizer is torn at position 2 and offers, just as likely, the
     // check digit and composite that make either one valid

@@ -1,0 +1,286 @@
+/**
+ * Finds the MRZ's text lines in a photo without the document's corners: the MRZ is two or three
+ * long rows of evenly spaced, high-contrast glyphs, so inside the region where the detector saw
+ * MRZ lines the strong horizontal-gradient pixels (glyph strokes) line up along one direction.
+ * That direction is the angle whose projection profile is the sharpest (the projection-profile
+ * skew estimate of document analysis); the profile's heavy bands at that angle are the lines, and
+ * each line's extent along the direction is where its stroke pixels are.
+ *
+ * The document pipeline reads the MRZ from these lines first: it needs no corners (the detector
+ * finds the MRZ lines far more reliably than the corners, and a document warped from wrong
+ * corners comes out crooked).
+ */
+import type { Box } from '../ocr/crop.js';
+import type { Point, Quad } from './rectify.js';
+
+export interface MrzLineBand {
+  /** across the lines (rotated y): top and bottom of the glyphs */
+  top: number;
+  bottom: number;
+  /** along the line (rotated x): first and last glyph */
+  start: number;
+  end: number;
+  /** stroke pixels in the band */
+  mass: number;
+}
+
+export interface LocatedMrz {
+  /** direction of the lines, radians, in [-pi/2, pi/2): 0 is upright, positive turns clockwise on screen */
+  angle: number;
+  /** the lean of the glyphs: along-the-line offset per unit across (0: upright) */
+  shear: number;
+  /** the region's centre in the photo: rotated coordinates are taken about it */
+  centre: Point;
+  /** the lines, top to bottom in the rotated frame: the likeliest group */
+  lines: MrzLineBand[];
+  /** every candidate group of lines, likeliest first (nearest where the detector saw the MRZ) */
+  groups: MrzLineBand[][];
+}
+
+/** The frame in which the MRZ's lines are horizontal and its glyphs upright. */
+export type Frame = Pick<LocatedMrz, 'angle' | 'centre'> & { shear?: number };
+
+export interface LocateOptions {
+  /** angles searched, radians either side of upright (coarse step 1 degree, then 0.1) */
+  maxAngle?: number;
+  /** most lines an MRZ has */
+  maxLines?: number;
+}
+
+const DEG = Math.PI / 180;
+/** Share of a region's pixels kept as strokes: the strongest horizontal gradients. */
+const STROKE_SHARE = 0.12;
+/** A band is a line when its profile passes this share of the profile's peak... */
+const BAND_LEVEL = 0.3;
+/** Share of a line's strokes left out at either end when measuring its extent (stray marks). */
+const EXTENT_TRIM = 0.002;
+
+/** OpenCV's fixed-point BT.601 grey of an RGB pixel (as the readers' input, ocr/recognizer-input.ts). */
+const greyOf = (px: Uint8Array, i: number) => (4899 * px[i]! + 9617 * px[i + 1]! + 1868 * px[i + 2]! + 8192) >> 14;
+
+/** The stroke pixels of a region: coordinates about its centre. */
+function strokes(pixels: Uint8Array, width: number, region: Box): { xs: Float32Array; ys: Float32Array; centre: Point } {
+  const x1 = Math.max(1, Math.floor(region.x1));
+  const x2 = Math.min(width - 2, Math.ceil(region.x2));
+  const y1 = Math.max(0, Math.floor(region.y1));
+  const y2 = Math.ceil(region.y2);
+  const rw = Math.max(0, x2 - x1 + 1);
+  const rh = Math.max(0, y2 - y1);
+  const grad = new Uint8Array(rw * rh);
+  const hist = new Uint32Array(256);
+  for (let y = 0; y < rh; y++) {
+    const row = (y1 + y) * width;
+    for (let x = 0; x < rw; x++) {
+      const i = (row + x1 + x) * 3;
+      const g = Math.abs(greyOf(pixels, i + 3) - greyOf(pixels, i - 3)) >> 1;
+      grad[y * rw + x] = g;
+      hist[g]!++;
+    }
+  }
+  // the threshold that keeps the strongest STROKE_SHARE of the gradients (at least a faint edge)
+  let keep = Math.floor(STROKE_SHARE * rw * rh);
+  let t = 255;
+  for (; t > 8 && keep > 0; t--) keep -= hist[t]!;
+  const cx = x1 + rw / 2;
+  const cy = y1 + rh / 2;
+  const xs: number[] = [];
+  const ys: number[] = [];
+  for (let y = 0; y < rh; y++) {
+    for (let x = 0; x < rw; x++) {
+      if (grad[y * rw + x]! > t) {
+        xs.push(x1 + x - cx);
+        ys.push(y1 + y - cy);
+      }
+    }
+  }
+  return { xs: Float32Array.from(xs), ys: Float32Array.from(ys), centre: [cx, cy] };
+}
+
+/** Histogram of the rotated y (1 px bins) of the strokes at `angle`, and its offset. */
+function profile(xs: Float32Array, ys: Float32Array, angle: number, half: number): Float64Array {
+  const s = Math.sin(angle);
+  const c = Math.cos(angle);
+  const h = new Float64Array(2 * half + 1);
+  for (let i = 0; i < xs.length; i++) {
+    const v = Math.round(-xs[i]! * s + ys[i]! * c) + half;
+    if (v >= 0 && v < h.length) h[v]!++;
+  }
+  return h;
+}
+
+const sharpness = (h: Float64Array) => h.reduce((a, v) => a + v * v, 0);
+
+/** The glyphs' lean searched, as a shear (0.35: about 19 degrees), and its step. */
+const MAX_SHEAR = 0.35;
+const SHEAR_STEP = 0.01;
+/** A line's glyphs continue while the gap to the next stroke is under this many line heights. */
+const LINE_GAP = 1.0;
+/** An MRZ line spans at least this share of the region where the detector saw MRZ lines. */
+const MIN_LINE_SHARE = 0.4;
+/** The lines of one MRZ have nearly the same length (TD1's name line may end in fillers). */
+const SAME_LENGTH = 0.6;
+/** Consecutive MRZ lines are at most this many line heights apart, centre to centre. */
+const LINE_PITCH = 2.4;
+
+/**
+ * The MRZ lines of a document in an RGB photo (HWC): the direction is measured inside `hint`
+ * (where the detector saw MRZ lines), the lines inside `document` (its box) near the hint;
+ * undefined when no two lines stand out.
+ */
+export function locateMrz(pixels: Uint8Array, width: number, height: number, hint: Box, document: Box, options: LocateOptions = {}): LocatedMrz | undefined {
+  const maxAngle = options.maxAngle ?? 45 * DEG;
+  const maxLines = options.maxLines ?? 3;
+  const clip = (b: Box) => ({ x1: Math.max(0, b.x1), y1: Math.max(0, b.y1), x2: Math.min(width, b.x2), y2: Math.min(height - 1, b.y2) });
+  const hinted = clip(hint);
+  if (hinted.x2 - hinted.x1 < 16 || hinted.y2 - hinted.y1 < 8) return undefined;
+  const near = strokes(pixels, width, hinted);
+  if (near.xs.length < 50) return undefined;
+  const half = Math.ceil(Math.hypot(hinted.x2 - hinted.x1, hinted.y2 - hinted.y1) / 2) + 1;
+
+  let best = 0;
+  let bestScore = -1;
+  const search = (from: number, to: number, step: number) => {
+    for (let a = from; a <= to + 1e-9; a += step) {
+      const score = sharpness(profile(near.xs, near.ys, a, half));
+      if (score > bestScore) {
+        bestScore = score;
+        best = a;
+      }
+    }
+  };
+  search(-maxAngle, maxAngle, DEG);
+  search(best - DEG, best + DEG, 0.1 * DEG);
+  const angle = best;
+
+  // the document's text lines at that direction
+  const doc = clip({ x1: Math.min(document.x1, hinted.x1), y1: Math.min(document.y1, hinted.y1), x2: Math.max(document.x2, hinted.x2), y2: Math.max(document.y2, hinted.y2) });
+  const { xs, ys, centre } = strokes(pixels, width, doc);
+  const docHalf = Math.ceil(Math.hypot(doc.x2 - doc.x1, doc.y2 - doc.y1) / 2) + 1;
+  const raw = profile(xs, ys, angle, docHalf);
+  const h = raw.map((_, i) => ((raw[i - 1] ?? 0) + raw[i]! + (raw[i + 1] ?? 0)) / 3);
+  const peak = Math.max(...h);
+  const bands: { top: number; bottom: number; mass: number }[] = [];
+  for (let i = 0; i < h.length; ) {
+    if (h[i]! < BAND_LEVEL * peak) {
+      i++;
+      continue;
+    }
+    let j = i;
+    let mass = 0;
+    while (j < h.length && h[j]! >= BAND_LEVEL * peak) mass += raw[j++]!;
+    if (j - i >= 3) bands.push({ top: i - docHalf - 0.5, bottom: j - docHalf - 0.5, mass });
+    i = j;
+  }
+  if (bands.length < 2) return undefined;
+
+  // each band's longest run of glyphs along the direction
+  const s = Math.sin(angle);
+  const c = Math.cos(angle);
+  const along: number[][] = bands.map(() => []);
+  for (let i = 0; i < xs.length; i++) {
+    const v = -xs[i]! * s + ys[i]! * c;
+    const k = bands.findIndex((b) => v >= b.top && v <= b.bottom);
+    if (k >= 0) along[k]!.push(xs[i]! * c + ys[i]! * s);
+  }
+  const lines: MrzLineBand[] = bands.map((b, k) => {
+    const u = along[k]!.sort((p, q) => p - q);
+    const gap = LINE_GAP * (b.bottom - b.top);
+    let runStart = 0;
+    let bestRun = { from: 0, to: -1 };
+    for (let i = 1; i <= u.length; i++) {
+      if (i === u.length || u[i]! - u[i - 1]! > gap) {
+        if (u[i - 1]! - u[runStart]! > (u[bestRun.to] ?? 0) - (u[bestRun.from] ?? 0) || bestRun.to < 0) bestRun = { from: runStart, to: i - 1 };
+        runStart = i;
+      }
+    }
+    const run = u.slice(bestRun.from, bestRun.to + 1);
+    const cut = Math.floor(EXTENT_TRIM * run.length);
+    return { top: b.top, bottom: b.bottom, start: run[cut] ?? 0, end: run[run.length - 1 - cut] ?? 0, mass: b.mass };
+  });
+  // Candidate MRZs: two or three consecutive lines, evenly spaced, of similar length, long enough
+  // to span most of where the detector saw the MRZ; nearest that place first. The reader's check
+  // digits decide among them (document-reader.ts), so a candidate too many costs a read, not a
+  // wrong answer.
+  const hintAcross = -((hinted.x1 + hinted.x2) / 2 - centre[0]) * s + ((hinted.y1 + hinted.y2) / 2 - centre[1]) * c;
+  const minLength = MIN_LINE_SHARE * Math.max(hinted.x2 - hinted.x1, hinted.y2 - hinted.y1) * Math.abs(c);
+  const usable = lines.filter((l) => l.end - l.start >= minLength).sort((a, b) => a.top - b.top);
+  const groups: MrzLineBand[][] = [];
+  for (const size of [3, 2].filter((n) => n <= maxLines)) {
+    for (let i = 0; i + size <= usable.length; i++) {
+      const g = usable.slice(i, i + size);
+      const heights = g.map((l) => l.bottom - l.top);
+      const lengths = g.map((l) => l.end - l.start);
+      const evenlySpaced = g.every((l, k) => k === 0 || (l.top + l.bottom) / 2 - (g[k - 1]!.top + g[k - 1]!.bottom) / 2 <= LINE_PITCH * (heights[k]! + heights[k - 1]!) / 2);
+      if (evenlySpaced && Math.min(...lengths) >= SAME_LENGTH * Math.max(...lengths)) groups.push(g);
+    }
+  }
+  if (groups.length === 0) return undefined;
+  const across = (g: MrzLineBand[]) => (g[0]!.top + g.at(-1)!.bottom) / 2;
+  groups.sort((a, b) => Math.abs(across(a) - hintAcross) - Math.abs(across(b) - hintAcross) || b.length - a.length);
+
+  // A document photographed at a slant (yaw, pitch) has its glyphs leaning, which turning cannot
+  // undo: the lean is the shear under which the glyphs' vertical strokes line up in columns.
+  const first = groups[0]!;
+  const strokesAlong: number[] = [];
+  const strokesAcross: number[] = [];
+  for (let i = 0; i < xs.length; i++) {
+    const v = -xs[i]! * s + ys[i]! * c;
+    const a = xs[i]! * c + ys[i]! * s;
+    if (first.some((l) => v >= l.top && v <= l.bottom && a >= l.start && a <= l.end)) {
+      strokesAlong.push(a);
+      strokesAcross.push(v);
+    }
+  }
+  let shear = 0;
+  let shearScore = -1;
+  for (let k = -MAX_SHEAR; k <= MAX_SHEAR + 1e-9; k += SHEAR_STEP) {
+    const hist = new Map<number, number>();
+    for (let i = 0; i < strokesAlong.length; i++) {
+      const b = Math.round(strokesAlong[i]! - k * strokesAcross[i]!);
+      hist.set(b, (hist.get(b) ?? 0) + 1);
+    }
+    let score = 0;
+    for (const n of hist.values()) score += n * n;
+    if (score > shearScore + 1e-9) {
+      shearScore = score;
+      shear = k;
+    }
+  }
+  // the lines' extents in the upright (unsheared) frame
+  const upright = (l: MrzLineBand): MrzLineBand => {
+    const mid = (l.top + l.bottom) / 2;
+    return { ...l, start: l.start - shear * mid, end: l.end - shear * mid };
+  };
+  const uprightGroups = groups.map((g) => g.map(upright));
+  return { angle, shear, centre, lines: uprightGroups[0]!, groups: uprightGroups };
+}
+
+/** A point of the upright frame (rotated, then unsheared) in the photo. */
+export function toPhoto(m: Frame, along: number, across: number): Point {
+  const s = Math.sin(m.angle);
+  const c = Math.cos(m.angle);
+  const a = along + (m.shear ?? 0) * across;
+  return [m.centre[0] + a * c - across * s, m.centre[1] + a * s + across * c];
+}
+
+/**
+ * The quadrilateral (top-left, top-right, bottom-right, bottom-left) around every line, grown by
+ * `pad` line heights: what is warped upright for the reader. `flipped` turns it half a turn (a
+ * document upside down has the same lines).
+ */
+export function blockQuad(m: Frame, lines: MrzLineBand[], pad: number, flipped = false): Quad {
+  const lineHeight = lines.reduce((a, l) => a + (l.bottom - l.top), 0) / lines.length;
+  const p = pad * lineHeight;
+  const top = lines[0]!.top - p;
+  const bottom = lines.at(-1)!.bottom + p;
+  const start = Math.min(...lines.map((l) => l.start)) - p;
+  const end = Math.max(...lines.map((l) => l.end)) + p;
+  const q: Quad = [toPhoto(m, start, top), toPhoto(m, end, top), toPhoto(m, end, bottom), toPhoto(m, start, bottom)];
+  return flipped ? [q[2], q[3], q[0], q[1]] : q;
+}
+
+/** A line's own quadrilateral in the photo, in the same corner order as blockQuad. */
+export function lineQuad(m: Frame, line: MrzLineBand, flipped = false): Quad {
+  const q: Quad = [toPhoto(m, line.start, line.top), toPhoto(m, line.end, line.top), toPhoto(m, line.end, line.bottom), toPhoto(m, line.start, line.bottom)];
+  return flipped ? [q[2], q[3], q[0], q[1]] : q;
+}

@@ -1,0 +1,63 @@
+import { expect } from 'chai';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { blockQuad, lineQuad, locateMrz } from '../../inference-server/documents/mrz-locate.js';
+import type { Point } from '../../inference-server/documents/rectify.js';
+
+const DOCS = join(import.meta.dirname, '..', 'fixtures', 'documents');
+
+interface Truth {
+  file: string;
+  type: string;
+  corners: Point[];
+  mrzQuads: Point[][];
+}
+
+const aabb = (pts: Point[]) => ({
+  x1: Math.min(...pts.map((p) => p[0])), y1: Math.min(...pts.map((p) => p[1])),
+  x2: Math.max(...pts.map((p) => p[0])), y2: Math.max(...pts.map((p) => p[1])),
+});
+const dist = (a: Point, b: Point) => Math.hypot(a[0] - b[0], a[1] - b[1]);
+
+describe('locating the MRZ lines on a photo, without the corners', () => {
+  it('finds each fixture\'s lines along their own direction: angle within a degree, line ends within half a line height', async () => {
+    const truths = JSON.parse(await readFile(join(DOCS, 'truth.json'), 'utf8')) as Truth[];
+    for (const t of truths) {
+      const img = await sharp(join(DOCS, t.file)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+      const px = new Uint8Array(img.data);
+      // what the detector gives: a box around one MRZ line (the middle one), and the document's box
+      const hint = aabb(t.mrzQuads[Math.floor(t.mrzQuads.length / 2)]!);
+      const m = locateMrz(px, img.info.width, img.info.height, hint, aabb(t.corners));
+      expect(m, t.file).to.not.equal(undefined);
+      expect(m!.lines, `${t.file}: the likeliest group is the MRZ`).to.have.length(t.mrzQuads.length);
+      const [tl, tr] = t.mrzQuads[0]!;
+      const trueAngle = Math.atan2(tr![1] - tl![1], tr![0] - tl![0]);
+      expect(Math.abs(m!.angle - trueAngle) * (180 / Math.PI), `${t.file}: angle`).to.be.below(1);
+      m!.lines.forEach((line, i) => {
+        const q = lineQuad(m!, line);
+        const truth = t.mrzQuads[i]!;
+        const lineHeight = dist(truth[0]!, truth[3]!);
+        // the left and right ends of the line, at its middle height
+        const mid = (a: Point, b: Point): Point => [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2];
+        expect(dist(mid(q[0], q[3]), mid(truth[0]!, truth[3]!)), `${t.file} line ${i + 1} start`).to.be.below(lineHeight / 2);
+        expect(dist(mid(q[1], q[2]), mid(truth[1]!, truth[2]!)), `${t.file} line ${i + 1} end`).to.be.below(lineHeight / 2);
+      });
+    }
+  });
+
+  it('turns the block half a turn for an upside-down document, the corner order kept', () => {
+    const m = { angle: 0, centre: [100, 50] as Point, lines: [{ top: -10, bottom: 0, start: -50, end: 50, mass: 1 }, { top: 10, bottom: 20, start: -50, end: 50, mass: 1 }] };
+    const up = blockQuad(m, m.lines, 0);
+    expect(up).to.deep.equal([[50, 40], [150, 40], [150, 70], [50, 70]]);
+    const down = blockQuad(m, m.lines, 0, true);
+    expect(down).to.deep.equal([[150, 70], [50, 70], [50, 40], [150, 40]]);
+  });
+
+  it('finds nothing where there is no text', () => {
+    const w = 200;
+    const h = 100;
+    const flat = new Uint8Array(w * h * 3).fill(180);
+    expect(locateMrz(flat, w, h, { x1: 10, y1: 10, x2: 190, y2: 90 }, { x1: 0, y1: 0, x2: 200, y2: 100 })).to.equal(undefined);
+  });
+});
