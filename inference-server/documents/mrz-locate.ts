@@ -22,6 +22,11 @@ export interface MrzLineBand {
   end: number;
   /** stroke pixels in the band */
   mass: number;
+  /**
+   * Where the glyphs' top and bottom are at the line's start and end, when measured: a document
+   * photographed at an angle has its lines converge and its glyphs larger at the nearer end.
+   */
+  ends?: { topStart: number; topEnd: number; bottomStart: number; bottomEnd: number };
 }
 
 export interface LocatedMrz {
@@ -113,6 +118,10 @@ const sharpness = (h: Float64Array) => h.reduce((a, v) => a + v * v, 0);
 /** The glyphs' lean searched, as a shear (0.35: about 19 degrees), and its step. */
 const MAX_SHEAR = 0.35;
 const SHEAR_STEP = 0.01;
+/** Strokes this share of a line's height outside its band still count as its own (lines converge). */
+const BAND_GROW = 0.15;
+/** The share of a line's strokes above its glyphs' top, and below their bottom, at one end. */
+const EDGE_SHARE = 0.03;
 /** A line's glyphs continue while the gap to the next stroke is under this many line heights. */
 const LINE_GAP = 1.0;
 /** An MRZ line spans at least this share of the region where the detector saw MRZ lines. */
@@ -246,10 +255,41 @@ export function locateMrz(pixels: Uint8Array, width: number, height: number, hin
       shear = k;
     }
   }
-  // the lines' extents in the upright (unsheared) frame
+  // the lines' extents in the upright (unsheared) frame, and where their glyphs' top and bottom
+  // are near either end (the strokes' spread across the line in its first and last thirds)
+  const uprightAlong = Float64Array.from(xs, (x, i) => x * c + ys[i]! * s - shear * (-x * s + ys[i]! * c));
+  const acrossOf = Float64Array.from(xs, (x, i) => -x * s + ys[i]! * c);
+  const measured = new Map<MrzLineBand, MrzLineBand>();
   const upright = (l: MrzLineBand): MrzLineBand => {
+    const known = measured.get(l);
+    if (known) return known;
     const mid = (l.top + l.bottom) / 2;
-    return { ...l, start: l.start - shear * mid, end: l.end - shear * mid };
+    const start = l.start - shear * mid;
+    const end = l.end - shear * mid;
+    const grow = BAND_GROW * (l.bottom - l.top);
+    const third = (end - start) / 3;
+    const spread = (from: number, to: number) => {
+      const v: number[] = [];
+      for (let i = 0; i < xs.length; i++) {
+        const a = uprightAlong[i]!;
+        const w = acrossOf[i]!;
+        if (a >= from && a <= to && w >= l.top - grow && w <= l.bottom + grow) v.push(w);
+      }
+      if (v.length < 20) return undefined;
+      v.sort((p, q) => p - q);
+      return { top: v[Math.floor(EDGE_SHARE * v.length)]!, bottom: v[Math.ceil((1 - EDGE_SHARE) * v.length) - 1]!, at: (from + to) / 2 };
+    };
+    const first = spread(start, start + third);
+    const last = spread(end - third, end);
+    let ends: MrzLineBand['ends'];
+    if (first && last) {
+      // straight edges through the two measurements, extended to the line's ends
+      const at = (y0: number, y1: number, x: number) => y0 + ((y1 - y0) * (x - first.at)) / (last.at - first.at);
+      ends = { topStart: at(first.top, last.top, start), topEnd: at(first.top, last.top, end), bottomStart: at(first.bottom, last.bottom, start), bottomEnd: at(first.bottom, last.bottom, end) };
+    }
+    const out = { ...l, start, end, ...(ends ? { ends } : {}) };
+    measured.set(l, out);
+    return out;
   };
   const uprightGroups = groups.map((g) => g.map(upright));
   return { angle, shear, centre, lines: uprightGroups[0]!, groups: uprightGroups };
@@ -269,18 +309,29 @@ export function toPhoto(m: Frame, along: number, across: number): Point {
  * document upside down has the same lines).
  */
 export function blockQuad(m: Frame, lines: MrzLineBand[], pad: number, flipped = false): Quad {
-  const lineHeight = lines.reduce((a, l) => a + (l.bottom - l.top), 0) / lines.length;
-  const p = pad * lineHeight;
-  const top = lines[0]!.top - p;
-  const bottom = lines.at(-1)!.bottom + p;
-  const start = Math.min(...lines.map((l) => l.start)) - p;
-  const end = Math.max(...lines.map((l) => l.end)) + p;
-  const q: Quad = [toPhoto(m, start, top), toPhoto(m, end, top), toPhoto(m, end, bottom), toPhoto(m, start, bottom)];
+  const firstLine = edges(lines[0]!);
+  const lastLine = edges(lines.at(-1)!);
+  const start = Math.min(...lines.map((l) => l.start));
+  const end = Math.max(...lines.map((l) => l.end));
+  const padStart = pad * (lastLine.bottomStart - firstLine.topStart) / lines.length;
+  const padEnd = pad * (lastLine.bottomEnd - firstLine.topEnd) / lines.length;
+  const q: Quad = [
+    toPhoto(m, start - padStart, firstLine.topStart - padStart),
+    toPhoto(m, end + padEnd, firstLine.topEnd - padEnd),
+    toPhoto(m, end + padEnd, lastLine.bottomEnd + padEnd),
+    toPhoto(m, start - padStart, lastLine.bottomStart + padStart),
+  ];
   return flipped ? [q[2], q[3], q[0], q[1]] : q;
 }
 
 /** A line's own quadrilateral in the photo, in the same corner order as blockQuad. */
 export function lineQuad(m: Frame, line: MrzLineBand, flipped = false): Quad {
-  const q: Quad = [toPhoto(m, line.start, line.top), toPhoto(m, line.end, line.top), toPhoto(m, line.end, line.bottom), toPhoto(m, line.start, line.bottom)];
+  const e = edges(line);
+  const q: Quad = [toPhoto(m, line.start, e.topStart), toPhoto(m, line.end, e.topEnd), toPhoto(m, line.end, e.bottomEnd), toPhoto(m, line.start, e.bottomStart)];
   return flipped ? [q[2], q[3], q[0], q[1]] : q;
+}
+
+/** The line's top and bottom at its start and end: as measured, else its band. */
+function edges(l: MrzLineBand): NonNullable<MrzLineBand['ends']> {
+  return l.ends ?? { topStart: l.top, topEnd: l.top, bottomStart: l.bottom, bottomEnd: l.bottom };
 }
