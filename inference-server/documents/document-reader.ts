@@ -2,7 +2,7 @@ import type { Box } from '../ocr/crop.js';
 import { decodeFixedLength, type FixedRead } from './ctc-fixed.js';
 import { FIELD_NAMES, mergeFields, type FieldName, type Fields, type Mismatch, type Source, type VizTexts } from './fields.js';
 import { LineReader } from './line-reader.js';
-import { correctMrz } from './mrz-correct.js';
+import { correctMrz, type PositionRead } from './mrz-correct.js';
 import { MRZ_SHAPES, parseMrz, type DocumentType, type MrzChecks, type ParsedMrz } from './mrz.js';
 import { blockQuad, lineQuad, locateMrz, type MrzLineBand } from './mrz-locate.js';
 import { apply, rectify, type Point, type Quad } from './rectify.js';
@@ -25,8 +25,8 @@ export const FIELD_CLASSES: Record<FieldName, string> = {
 };
 /** The detector's mrz_line boxes on the photo that say where to look for the MRZ. */
 export const MRZ_ON_PHOTO_MIN_SCORE = 0.3;
-/** Most candidate MRZs read on the photo for one document (each a reader run of two or three lines). */
-export const MRZ_READS_ON_PHOTO = 10;
+/** Most candidate MRZs read on the photo for one document (each up to three reader runs of two or three lines). */
+export const MRZ_READS_ON_PHOTO = 6;
 export const REQUIRED_CLASSES = [...DOCUMENT_CLASSES, ...CORNER_CLASSES, MRZ_LINE_CLASS, ...Object.values(FIELD_CLASSES)];
 
 export interface Found {
@@ -121,6 +121,16 @@ export function mrzLines(found: Found[]): Found[] {
   return kept.sort((a, b) => a.box.y1 - b.box.y1);
 }
 
+/** The per-position alternatives of several reads of one line, averaged (a character a read did not offer counts 0 there). */
+export function averagePositions(reads: PositionRead[][]): PositionRead[] {
+  if (reads.length === 1) return reads[0]!;
+  return reads[0]!.map((_, i) => {
+    const sum = new Map<string, number>();
+    for (const r of reads) for (const c of r[i]!) sum.set(c.ch, (sum.get(c.ch) ?? 0) + c.p / reads.length);
+    return [...sum].map(([ch, p]) => ({ ch, p })).sort((a, b) => b.p - a.p);
+  });
+}
+
 export class DocumentReader {
   constructor(private readonly opts: DocumentReaderOptions) {}
 
@@ -204,17 +214,25 @@ export class DocumentReader {
     // every candidate upright, then upside down, at most MRZ_READS_ON_PHOTO reads in all
     const tries = [false, true].flatMap((flipped) => located.groups.map((g) => [g, flipped] as [MrzLineBand[], boolean])).slice(0, MRZ_READS_ON_PHOTO);
     for (const [group, flipped] of tries) {
-      const view = rectify(pixels, width, height, blockQuad(located, group, 1, flipped));
-      const lines: Found[] = group.map((l) => {
-        const q = lineQuad(located, l, flipped).map((p) => apply(view.toView, p));
-        const xs = q.map((p) => p[0]);
-        const ys = q.map((p) => p[1]);
-        return { class: MRZ_LINE_CLASS, score: 1, box: { x1: Math.min(...xs), y1: Math.min(...ys), x2: Math.max(...xs), y2: Math.max(...ys) } };
+      // two views of the block: warped by the lines' measured perspective, and as the band of
+      // their mean direction
+      const views = [group, group.map((l) => ({ ...l, ends: undefined }))].map((g) => {
+        const view = rectify(pixels, width, height, blockQuad(located, g, 1, flipped));
+        const lines: Found[] = g.map((l) => {
+          const q = lineQuad(located, l, flipped).map((p) => apply(view.toView, p));
+          const xs = q.map((p) => p[0]);
+          const ys = q.map((p) => p[1]);
+          return { class: MRZ_LINE_CLASS, score: 1, box: { x1: Math.min(...xs), y1: Math.min(...ys), x2: Math.max(...xs), y2: Math.max(...ys) } };
+        });
+        if (flipped) lines.reverse();
+        return { pixels: view.pixels, width: view.width, height: view.height, lines };
       });
-      if (flipped) lines.reverse();
-      const read = await this.readMrz(view.pixels, view.width, view.height, lines, detected, today);
-      if (read?.parsed?.valid) return read;
-      first ??= read;
+      // each view on its own first (the perspective one is right more often), then both averaged
+      for (const set of [[views[0]!], [views[1]!], views]) {
+        const read = await this.readMrzViews(set, detected, today);
+        if (read?.parsed?.valid) return read;
+        first ??= read;
+      }
     }
     return first;
   }
@@ -225,22 +243,36 @@ export class DocumentReader {
    * read, not valid.
    */
   private async readMrz(pixels: Uint8Array, width: number, height: number, lines: Found[], detected: DocumentType, today: Date) {
-    if (lines.length === 0) return undefined;
+    return this.readMrzViews([{ pixels, width, height, lines }], detected, today);
+  }
+
+  /**
+   * Reads the MRZ lines: three lines are a TD1; two a TD2 or a TD3, whichever length the reader's
+   * output fits better (the detector's type breaks a tie). Several views of the same lines (crops
+   * warped slightly differently) are read each and their per-position alternatives averaged, as
+   * one read looked at twice. Lines that fit no type are returned as read, not valid.
+   */
+  private async readMrzViews(views: { pixels: Uint8Array; width: number; height: number; lines: Found[] }[], detected: DocumentType, today: Date) {
+    const first = views[0];
+    if (!first || first.lines.length === 0) return undefined;
     const reader = this.opts.mrzReader;
-    const probs = await reader.probs(pixels, width, height, lines.map((l) => l.box));
-    const candidates: DocumentType[] = lines.length === 3 ? ['TD1'] : lines.length === 2 ? ['TD3', 'TD2'] : [];
-    let best: { type: DocumentType; reads: FixedRead[]; logProb: number } | undefined;
+    const probs = await Promise.all(views.map((v) => reader.probs(v.pixels, v.width, v.height, v.lines.map((l) => l.box))));
+    const n = first.lines.length;
+    const candidates: DocumentType[] = n === 3 ? ['TD1'] : n === 2 ? ['TD3', 'TD2'] : [];
+    let best: { type: DocumentType; positions: PositionRead[][]; logProb: number } | undefined;
     for (const type of candidates) {
-      const reads = probs.map((p) => decodeFixedLength(p.probs, p.steps, p.classes, reader.spec.alphabet, MRZ_SHAPES[type].length, reader.spec.blank));
-      if (reads.some((r) => r === null)) continue;
-      const logProb = reads.reduce((s, r) => s + r!.logProb, 0) + (type === detected ? 1e-6 : 0);
-      if (!best || logProb > best.logProb) best = { type, reads: reads as FixedRead[], logProb };
+      const decoded = probs.map((view) => view.map((p) => decodeFixedLength(p.probs, p.steps, p.classes, reader.spec.alphabet, MRZ_SHAPES[type].length, reader.spec.blank)));
+      const usable = decoded.filter((reads): reads is FixedRead[] => reads.every((r) => r !== null));
+      if (usable.length === 0) continue;
+      const logProb = usable.reduce((s, reads) => s + reads.reduce((a, r) => a + r.logProb, 0), 0) / usable.length + (type === detected ? 1e-6 : 0);
+      const positions = Array.from({ length: n }, (_, line) => averagePositions(usable.map((reads) => reads[line]!.positions)));
+      if (!best || logProb > best.logProb) best = { type, positions, logProb };
     }
     if (!best) {
-      const texts = await reader.read(pixels, width, height, lines.map((l) => l.box));
+      const texts = await reader.read(first.pixels, first.width, first.height, first.lines.map((l) => l.box));
       return { lines: texts.map((t) => t.text), parsed: undefined as ParsedMrz | undefined, corrected: 0 };
     }
-    const c = correctMrz(best.type, best.reads.map((r) => r.positions), today);
+    const c = correctMrz(best.type, best.positions, today);
     return { lines: c.parsed.lines, parsed: c.parsed, corrected: c.changed };
   }
 

@@ -47,6 +47,12 @@ const MIN_P = 1e-4;
 const MAX_OPTIONS = 4;
 export const MAX_EDITS = 3;
 export const MAX_EVALUATIONS = 4000;
+/**
+ * Positions only the composite check digit covers (TD1's optional data, say) are changed only at a
+ * cost under ln 10: a wrong change passes one check digit one time in ten, so a correction the
+ * recognizer found less likely than that is more likely a coincidence than the fix.
+ */
+export const COMPOSITE_ONLY_MAX_NATS = Math.log(10);
 /** A second valid reading within this many nats of the best makes the correction ambiguous. */
 export const AMBIGUITY_NATS = 1.0;
 
@@ -245,6 +251,12 @@ export function correctMrz(type: DocumentType, reads: PositionRead[][], today: D
   // each checked field on its own: its cheapest passing variants (the read itself first when it passes)
   const variants: Variant[][] = [];
   for (const g of groups) {
+    // a field whose own check digit holds as read stays as read: changing it would be justified by
+    // the composite alone, which one wrong change in ten passes
+    if (groupOk[g](base)) {
+      variants.push([{ changes: [], cost: 0 }]);
+      continue;
+    }
     const v = cheapest(pos(groupPositions(type, g, base)), base, groupOk[g], 3, budget);
     if (v.length === 0) return { read, parsed: first, changed: changedFrom(asRead), cost: 0, ambiguous: false };
     variants.push(v);
@@ -263,7 +275,9 @@ export function correctMrz(type: DocumentType, reads: PositionRead[][], today: D
     if (budget.left <= 0) break;
     const lines = withChanges(base, c.changes);
     const rest = cheapest(pos(compositeOnly), lines, (l) => checkOf(l).valid, 2, budget);
-    for (const r of rest) solutions.push({ changes: [...c.changes, ...r.changes], cost: c.cost + r.cost });
+    // one in ten changes makes a single check digit pass by chance: a change only the composite
+    // covers is taken only when the recognizer thought it likelier than that
+    for (const r of rest) if (r.cost <= COMPOSITE_ONLY_MAX_NATS) solutions.push({ changes: [...c.changes, ...r.changes], cost: c.cost + r.cost });
   }
   solutions.sort((a, b) => a.cost - b.cost);
   const best = solutions[0];

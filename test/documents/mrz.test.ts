@@ -173,6 +173,20 @@ describe('MRZ correction from the recognizer\'s alternatives', () => {
     expect(correctMrz('TD3', certain(TD3), TODAY).parsed.fields.nationality).to.equal('UTO');
   });
 
+  it('changes a position only the composite covers only when the recognizer found the change likelier than a coincidence', () => {
+    // TD1 optional data (line 1, positions 16-30): no check digit of its own, only the composite
+    const likely = certain(TD1);
+    likely[0]![20] = [{ ch: '5', p: 0.65 }, { ch: '<', p: 0.3 }];
+    const fixed = correctMrz('TD1', likely, TODAY);
+    expect(fixed.parsed.valid).to.equal(true);
+    expect(fixed.parsed.lines).to.deep.equal(TD1);
+    const unlikely = certain(TD1);
+    unlikely[0]![20] = [{ ch: '5', p: 0.9 }, { ch: '<', p: 0.05 }]; // '<' 18 times less likely: a change that passes one digit by chance is likelier
+    const refused = correctMrz('TD1', unlikely, TODAY);
+    expect(refused.parsed.valid).to.equal(false);
+    expect(refused.parsed.checks.composite).to.equal(false);
+  });
+
   it('refuses when two corrections fit equally well', () => {
     // L898902C3 or LB98902C3: the recognizer is torn at position 2 and offers, just as likely, the
     // check digit and composite that make either one valid
