@@ -198,8 +198,9 @@ export class DocumentReader {
   /**
    * The MRZ read from the photo itself: the lines located along their own direction inside the
    * region of the detector's mrz_line boxes (mrz-locate.ts), warped upright, read. The first read
-   * whose check digits all pass is taken: upright or upside down, all the lines found or (three
-   * found) two neighbouring ones; else the first read, for what it is worth.
+   * whose check digits all pass is taken, over the candidate line groups (nearest the detector's
+   * MRZ first), upright then upside down, each in two views; else the first read, for what it is
+   * worth (never reported as valid).
    */
   private async readMrzOnPhoto(pixels: Uint8Array, width: number, height: number, doc: Found, found: Found[], detected: DocumentType, today: Date) {
     const boxes = found.filter((f) => f.class === MRZ_LINE_CLASS && f.score >= MRZ_ON_PHOTO_MIN_SCORE && inside(centre(f.box), doc.box, 0.05));
