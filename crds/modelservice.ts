@@ -33,6 +33,8 @@ export const DEFAULTS = {
   confidence: SHARED_DEFAULTS.thresholds.confidence,
   iou: SHARED_DEFAULTS.thresholds.iou,
   maxDetections: SHARED_DEFAULTS.thresholds.maxDetections,
+  tilesGrid: SHARED_DEFAULTS.tiles.grid,
+  tilesOverlap: SHARED_DEFAULTS.tiles.overlap,
   ocrLanguage: SHARED_DEFAULTS.ocr.language,
   ocrMode: SHARED_DEFAULTS.ocr.mode,
   ocrStrip: SHARED_DEFAULTS.ocr.strip,
@@ -85,12 +87,12 @@ const tiles = Type.Object(
   {
     grid: Type.Optional(
       Type.Integer({
-        minimum: 1, maximum: SHARED_DEFAULTS.tiles.maxGrid, default: SHARED_DEFAULTS.tiles.grid,
+        minimum: 1, maximum: SHARED_DEFAULTS.tiles.maxGrid, default: DEFAULTS.tilesGrid,
         description: 'A second look for small objects: the image is also cut into grid x grid overlapping tiles, each run at the full model input, and what the tiles find that the whole image did not is added. 1 is off; 2 costs 4 more model runs per image larger than the input.',
       }),
     ),
     overlap: Type.Optional(
-      Type.Number({ minimum: 0, maximum: 0.5, default: SHARED_DEFAULTS.tiles.overlap, description: "Share of a tile's side shared with its neighbour: an object up to that size is seen whole in some tile." }),
+      Type.Number({ minimum: 0, maximum: 0.5, default: DEFAULTS.tilesOverlap, description: "Share of a tile's side shared with its neighbour: an object up to that size is seen whole in some tile." }),
     ),
   },
   { description: 'Slicing-aided detection of objects too small for the model input (e.g. plates under 1 % of the photo).', default: {} },

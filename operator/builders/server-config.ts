@@ -69,7 +69,9 @@ export function buildServerConfig(ms: ModelService, config: OperatorConfig, pin?
         iou: thresholds.iou ?? DEFAULTS.iou,
         maxDetections: thresholds.maxDetections ?? DEFAULTS.maxDetections,
       },
-      ...(model.tiles ? { tiles: { ...model.tiles } } : {}),
+      // Written only when on: a spec without tiles and one the API server defaulted ({grid: 1})
+      // must give the same ConfigMap, or defaulting alone would roll the pods.
+      ...((model.tiles?.grid ?? DEFAULTS.tilesGrid) > 1 ? { tiles: { grid: model.tiles!.grid!, overlap: model.tiles?.overlap ?? DEFAULTS.tilesOverlap } } : {}),
     },
     // Without OCR classes the tesseract workers would only cost memory.
     ocr: ocr && pipeline === 'plates' ? { enabled: true, language: ocr.language ?? DEFAULTS.ocrLanguage, classes: ocrClasses(ocr) } : { enabled: false },

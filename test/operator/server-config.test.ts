@@ -38,6 +38,9 @@ describe('server ConfigMap builder', () => {
     const tiled = serverConfigSchema.parse(buildServerConfig(modelService({ model: { uri: 'bundled://plate-detector', tiles: { grid: 2 } } }), config));
     expect(tiled.model.tiles).to.deep.equal({ grid: 2, overlap: 0.25 });
     expect(serverConfigSchema.parse(buildServerConfig(modelService(), config)).model.tiles).to.deep.equal({ grid: 1, overlap: 0.25 });
+    // what the API server's defaulting gives writes the same file as no tiles at all
+    const off = modelService({ model: { uri: 'bundled://plate-detector', tiles: { grid: 1, overlap: 0.25 } } });
+    expect(buildServerConfig(off, config).model).to.not.have.property('tiles');
   });
 
   it('keeps the archive below 90% of the volume, so a full archive does not fill the disk', () => {
