@@ -1,10 +1,11 @@
 import type { Box } from '../ocr/crop.js';
 import { decodeFixedLength, type FixedRead } from './ctc-fixed.js';
 import { FIELD_NAMES, mergeFields, type FieldName, type Fields, type Mismatch, type Source, type VizTexts } from './fields.js';
-import { LineReader } from './line-reader.js';
+import { LineReader, type LineProbs } from './line-reader.js';
+import { ctcGreedy } from '../ocr/ctc.js';
 import { correctMrz, type PositionRead } from './mrz-correct.js';
 import { MRZ_SHAPES, parseMrz, type DocumentType, type MrzChecks, type ParsedMrz } from './mrz.js';
-import { blockQuad, lineQuad, locateMrz, type MrzLineBand } from './mrz-locate.js';
+import { blockQuad, lineQuad, locateMrz, type LocatedMrz, type MrzLineBand } from './mrz-locate.js';
 import { apply, rectify, type Point, type Quad } from './rectify.js';
 
 /**
@@ -131,6 +132,25 @@ export function averagePositions(reads: PositionRead[][]): PositionRead[] {
   });
 }
 
+/** Lines to read in a warped view of the photo. */
+interface LinesView {
+  pixels: Uint8Array;
+  width: number;
+  height: number;
+  lines: Found[];
+}
+/** A view's lines and what the MRZ reader made of each. */
+interface ReadView {
+  lines: Found[];
+  probs: LineProbs[];
+}
+interface MrzRead {
+  lines: string[];
+  parsed: ParsedMrz | undefined;
+  /** characters the check-digit correction changed */
+  corrected: number;
+}
+
 export class DocumentReader {
   constructor(private readonly opts: DocumentReaderOptions) {}
 
@@ -211,26 +231,18 @@ export class DocumentReader {
     const gx = 0.1 * (u.x2 - u.x1);
     const located = locateMrz(pixels, width, height, { x1: u.x1 - gx, y1: u.y1 - gy, x2: u.x2 + gx, y2: u.y2 + gy }, grown(doc.box, 0.03));
     if (!located) return undefined;
-    let first: Awaited<ReturnType<DocumentReader['readMrz']>>;
+    let first: MrzRead | undefined;
     // every candidate upright, then upside down, at most MRZ_READS_ON_PHOTO reads in all
     const tries = [false, true].flatMap((flipped) => located.groups.map((g) => [g, flipped] as [MrzLineBand[], boolean])).slice(0, MRZ_READS_ON_PHOTO);
     for (const [group, flipped] of tries) {
       // two views of the block: warped by the lines' measured perspective, and as the band of
-      // their mean direction
-      const views = [group, group.map((l) => ({ ...l, ends: undefined }))].map((g) => {
-        const view = rectify(pixels, width, height, blockQuad(located, g, 1, flipped));
-        const lines: Found[] = g.map((l) => {
-          const q = lineQuad(located, l, flipped).map((p) => apply(view.toView, p));
-          const xs = q.map((p) => p[0]);
-          const ys = q.map((p) => p[1]);
-          return { class: MRZ_LINE_CLASS, score: 1, box: { x1: Math.min(...xs), y1: Math.min(...ys), x2: Math.max(...xs), y2: Math.max(...ys) } };
-        });
-        if (flipped) lines.reverse();
-        return { pixels: view.pixels, width: view.width, height: view.height, lines };
-      });
+      // their mean direction; each warped and read once, when first needed
+      const variants = [group, group.map((l) => ({ ...l, ends: undefined }))];
+      const views: Promise<ReadView>[] = [];
+      const view = (k: number) => (views[k] ??= this.readView(this.mrzView(pixels, width, height, located, variants[k]!, flipped)));
       // each view on its own first (the perspective one is right more often), then both averaged
-      for (const set of [[views[0]!], [views[1]!], views]) {
-        const read = await this.readMrzViews(set, detected, today);
+      for (const set of [[0], [1], [0, 1]]) {
+        const read = this.decideMrz(await Promise.all(set.map(view)), detected, today);
         if (read?.parsed?.valid) return read;
         first ??= read;
       }
@@ -238,31 +250,44 @@ export class DocumentReader {
     return first;
   }
 
-  /**
-   * Reads the MRZ lines: three lines are a TD1; two a TD2 or a TD3, whichever length the reader's
-   * output fits better (the detector's type breaks a tie). Lines that fit no type are returned as
-   * read, not valid.
-   */
-  private async readMrz(pixels: Uint8Array, width: number, height: number, lines: Found[], detected: DocumentType, today: Date) {
-    return this.readMrzViews([{ pixels, width, height, lines }], detected, today);
+  /** The block of `lines` warped upright, and the lines' boxes in it (top to bottom as the view reads). */
+  private mrzView(pixels: Uint8Array, width: number, height: number, located: LocatedMrz, lines: MrzLineBand[], flipped: boolean): LinesView {
+    const view = rectify(pixels, width, height, blockQuad(located, lines, 1, flipped));
+    const found: Found[] = lines.map((l) => {
+      const q = lineQuad(located, l, flipped).map((p) => apply(view.toView, p));
+      const xs = q.map((p) => p[0]);
+      const ys = q.map((p) => p[1]);
+      return { class: MRZ_LINE_CLASS, score: 1, box: { x1: Math.min(...xs), y1: Math.min(...ys), x2: Math.max(...xs), y2: Math.max(...ys) } };
+    });
+    if (flipped) found.reverse();
+    return { pixels: view.pixels, width: view.width, height: view.height, lines: found };
+  }
+
+  /** The MRZ reader's output for each line of a view. */
+  private async readView(view: LinesView): Promise<ReadView> {
+    return { lines: view.lines, probs: await this.opts.mrzReader.probs(view.pixels, view.width, view.height, view.lines.map((l) => l.box)) };
+  }
+
+  private async readMrz(pixels: Uint8Array, width: number, height: number, lines: Found[], detected: DocumentType, today: Date): Promise<MrzRead | undefined> {
+    if (lines.length === 0) return undefined;
+    return this.decideMrz([await this.readView({ pixels, width, height, lines })], detected, today);
   }
 
   /**
-   * Reads the MRZ lines: three lines are a TD1; two a TD2 or a TD3, whichever length the reader's
-   * output fits better (the detector's type breaks a tie). Several views of the same lines (crops
-   * warped slightly differently) are read each and their per-position alternatives averaged, as
-   * one read looked at twice. Lines that fit no type are returned as read, not valid.
+   * The MRZ from the reader's output: three lines are a TD1; two a TD2 or a TD3, whichever length
+   * the output fits better (the detector's type breaks a tie). Several views of the same lines
+   * (crops warped slightly differently) have their per-position alternatives averaged, as one read
+   * looked at twice. Lines that fit no type are returned as read (greedy), not valid.
    */
-  private async readMrzViews(views: { pixels: Uint8Array; width: number; height: number; lines: Found[] }[], detected: DocumentType, today: Date) {
-    const first = views[0];
-    if (!first || first.lines.length === 0) return undefined;
+  private decideMrz(views: ReadView[], detected: DocumentType, today: Date): MrzRead | undefined {
+    const firstView = views[0];
+    if (!firstView || firstView.lines.length === 0) return undefined;
     const reader = this.opts.mrzReader;
-    const probs = await Promise.all(views.map((v) => reader.probs(v.pixels, v.width, v.height, v.lines.map((l) => l.box))));
-    const n = first.lines.length;
+    const n = firstView.lines.length;
     const candidates: DocumentType[] = n === 3 ? ['TD1'] : n === 2 ? ['TD3', 'TD2'] : [];
     let best: { type: DocumentType; positions: PositionRead[][]; logProb: number } | undefined;
     for (const type of candidates) {
-      const decoded = probs.map((view) => view.map((p) => decodeFixedLength(p.probs, p.steps, p.classes, reader.spec.alphabet, MRZ_SHAPES[type].length, reader.spec.blank)));
+      const decoded = views.map((v) => v.probs.map((p) => decodeFixedLength(p.probs, p.steps, p.classes, reader.spec.alphabet, MRZ_SHAPES[type].length, reader.spec.blank)));
       const usable = decoded.filter((reads): reads is FixedRead[] => reads.every((r) => r !== null));
       if (usable.length === 0) continue;
       const logProb = usable.reduce((s, reads) => s + reads.reduce((a, r) => a + r.logProb, 0), 0) / usable.length + (type === detected ? 1e-6 : 0);
@@ -270,8 +295,8 @@ export class DocumentReader {
       if (!best || logProb > best.logProb) best = { type, positions, logProb };
     }
     if (!best) {
-      const texts = await reader.read(first.pixels, first.width, first.height, first.lines.map((l) => l.box));
-      return { lines: texts.map((t) => t.text), parsed: undefined as ParsedMrz | undefined, corrected: 0 };
+      const texts = firstView.probs.map((p) => ctcGreedy(p.probs, p.steps, p.classes, reader.spec.alphabet, reader.spec.blank).map((c) => c.choices[0]!.ch).join(''));
+      return { lines: texts, parsed: undefined, corrected: 0 };
     }
     const c = correctMrz(best.type, best.positions, today);
     return { lines: c.parsed.lines, parsed: c.parsed, corrected: c.changed };
