@@ -5,8 +5,11 @@ import type { PositionRead } from './mrz-correct.js';
  * or 44 characters): the most probable alignment path that emits exactly that many characters
  * (Viterbi over frames x characters emitted x current symbol). When the unconstrained best path
  * already has that length it is the answer; when it drops or doubles a filler in a long `<<<<<`
- * run, the constraint puts it right. Each character keeps the recognizer's alternatives from the
- * frame where it was most certain, for the check-digit correction.
+ * run, the constraint puts it right. With `allowed` (a class mask per character position, from
+ * the MRZ's grammar) a path may only place a character where the layout allows it: a stray mark
+ * before the line's first letter, or a digit the reader saw in a name, cannot shift the rest of
+ * the line by one. Each character keeps the recognizer's alternatives from the frame where it was
+ * most certain, for the check-digit correction.
  */
 
 export interface FixedRead {
@@ -19,8 +22,11 @@ export interface FixedRead {
  * probs: [steps][classes] softmax rows; blank: the blank's index; alphabet: the characters of the
  * other classes in order. Null when the line cannot have that many characters (too few frames).
  */
-export function decodeFixedLength(probs: Float32Array, steps: number, classes: number, alphabet: string, length: number, blank = 0, topK = 4): FixedRead | null {
+export function decodeFixedLength(probs: Float32Array, steps: number, classes: number, alphabet: string, length: number, blank = 0, topK = 4, allowed?: readonly Uint8Array[]): FixedRead | null {
   if (length * 1 > steps || length <= 0) return null;
+  if (allowed && allowed.length !== length) throw new Error(`allowed: ${allowed.length} position masks for a length of ${length}`);
+  // may class k be the n-th character (0-based)?
+  const may = (n: number, k: number) => !allowed || allowed[n]![k] === 1;
   const C = classes;
   const N = length + 1;
   const NEG = -Infinity;
@@ -31,7 +37,7 @@ export function decodeFixedLength(probs: Float32Array, steps: number, classes: n
   let cur = new Float64Array(N * C).fill(NEG);
   const back = new Int32Array(steps * N * C).fill(-1);
   prev[0 * C + blank] = lp[blank]!;
-  for (let k = 0; k < C; k++) if (k !== blank && N > 1) prev[1 * C + k] = lp[k]!;
+  for (let k = 0; k < C; k++) if (k !== blank && N > 1 && may(0, k)) prev[1 * C + k] = lp[k]!;
   for (let t = 1; t < steps; t++) {
     cur.fill(NEG);
     const row = t * C;
@@ -74,6 +80,14 @@ export function decodeFixedLength(probs: Float32Array, steps: number, classes: n
         if (k === blank) continue;
         let best = prev[n * C + k]!; // the same character continues
         let arg = n * C + k;
+        if (!may(n - 1, k)) {
+          // only a continuation: k was allowed where it began, or this is -Infinity already
+          if (best > NEG) {
+            cur[n * C + k] = best + lp[row + k]!;
+            back[(t * N + n) * C + k] = arg;
+          }
+          continue;
+        }
         if (fromBlank > best) {
           best = fromBlank;
           arg = (n - 1) * C + blank;

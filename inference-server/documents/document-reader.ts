@@ -4,7 +4,7 @@ import { FIELD_NAMES, mergeFields, type FieldName, type Fields, type Mismatch, t
 import { LineReader, type LineProbs } from './line-reader.js';
 import { ctcGreedy } from '../ocr/ctc.js';
 import { correctMrz, type PositionRead } from './mrz-correct.js';
-import { MRZ_SHAPES, parseMrz, type DocumentType, type MrzChecks, type ParsedMrz } from './mrz.js';
+import { fits, MRZ_SHAPES, parseMrz, slots, type DocumentType, type MrzChecks, type ParsedMrz } from './mrz.js';
 import { blockQuad, lineQuad, locateMrz, type LocatedMrz, type MrzLineBand } from './mrz-locate.js';
 import { apply, rectify, type Point, type Quad } from './rectify.js';
 
@@ -130,6 +130,32 @@ export function averagePositions(reads: PositionRead[][]): PositionRead[] {
     for (const r of reads) for (const c of r[i]!) sum.set(c.ch, (sum.get(c.ch) ?? 0) + c.p / reads.length);
     return [...sum].map(([ch, p]) => ({ ch, p })).sort((a, b) => b.p - a.p);
   });
+}
+
+const MASKS = new Map<string, Uint8Array[][]>();
+/**
+ * Per line and position, the reader's classes the MRZ's layout allows there (mrz.ts slots), for
+ * the fixed-length decoding.
+ */
+export function mrzMasks(type: DocumentType, alphabet: string, blank: number): Uint8Array[][] {
+  const key = `${type}:${alphabet}:${blank}`;
+  let masks = MASKS.get(key);
+  if (!masks) {
+    const charOf = (k: number) => alphabet[k < blank ? k : k - 1]!;
+    masks = slots(type).map((line) =>
+      line.map((slot) => {
+        const m = new Uint8Array(alphabet.length + 1);
+        for (let k = 0; k <= alphabet.length; k++) {
+          if (k === blank) continue;
+          const ch = charOf(k);
+          m[k] = fits(slot, ch) ? 1 : 0;
+        }
+        return m;
+      }),
+    );
+    MASKS.set(key, masks);
+  }
+  return masks;
 }
 
 /** Lines to read in a warped view of the photo. */
@@ -287,7 +313,8 @@ export class DocumentReader {
     const candidates: DocumentType[] = n === 3 ? ['TD1'] : n === 2 ? ['TD3', 'TD2'] : [];
     let best: { type: DocumentType; positions: PositionRead[][]; logProb: number } | undefined;
     for (const type of candidates) {
-      const decoded = views.map((v) => v.probs.map((p) => decodeFixedLength(p.probs, p.steps, p.classes, reader.spec.alphabet, MRZ_SHAPES[type].length, reader.spec.blank)));
+      const masks = mrzMasks(type, reader.spec.alphabet, reader.spec.blank);
+      const decoded = views.map((v) => v.probs.map((p, line) => decodeFixedLength(p.probs, p.steps, p.classes, reader.spec.alphabet, MRZ_SHAPES[type].length, reader.spec.blank, 4, masks[line])));
       const usable = decoded.filter((reads): reads is FixedRead[] => reads.every((r) => r !== null));
       if (usable.length === 0) continue;
       const logProb = usable.reduce((s, reads) => s + reads.reduce((a, r) => a + r.logProb, 0), 0) / usable.length + (type === detected ? 1e-6 : 0);

@@ -1,3 +1,5 @@
+import { isStateCode } from './state-codes.js';
+
 /**
  * Machine-readable zones of ICAO 9303 travel documents (part 4 passports TD3, part 5 TD1 cards,
  * part 6 TD2 cards): layout of each line, check digits, and the parse into the fields a claimant's
@@ -21,7 +23,12 @@ export interface Slot {
   kind: SlotKind;
   /** the filler `<` is allowed here */
   filler: boolean;
+  /** the only characters allowed here, when fewer than the kind's */
+  only?: string;
 }
+
+/** A document code's first character (ICAO 9303-4 4.2.2, 9303-5 4.2.2, 9303-6 4.2.2): P for a passport, A, C or I for a card. */
+export const DOCUMENT_CODE_FIRST: Record<DocumentType, string> = { TD1: 'ACI', TD2: 'ACI', TD3: 'P' };
 
 /** The value of a character in a check digit (ICAO 9303 part 3, 4.9): digits, A=10..Z=35, `<`=0. */
 export function charValue(ch: string): number {
@@ -108,7 +115,7 @@ function buildSlots(type: DocumentType): Slot[][] {
     for (let i = sp.start; i < sp.end; i++) out[sp.line]![i] = { kind, filler };
   };
   set(L.code, 'A', true);
-  out[L.code.line]![L.code.start] = { kind: 'A', filler: false };
+  out[L.code.line]![L.code.start] = { kind: 'A', filler: false, only: DOCUMENT_CODE_FIRST[type] };
   set(L.state, 'A', true);
   set(L.number, 'X', true);
   set(L.numberCheck, 'N', type !== 'TD3');
@@ -127,6 +134,7 @@ function buildSlots(type: DocumentType): Slot[][] {
 
 export function fits(slot: Slot, ch: string): boolean {
   if (ch === '<') return slot.filler;
+  if (slot.only !== undefined) return slot.only.includes(ch);
   const digit = ch >= '0' && ch <= '9';
   const letter = ch >= 'A' && ch <= 'Z';
   switch (slot.kind) {
@@ -279,6 +287,11 @@ export function parseMrz(lines: string[], today: Date = new Date()): ParsedMrz {
   for (const [k, what] of named) if (checks[k] === false) problems.push(what);
   const birthDate = mrzDate(birth, 'birth', today);
   const expiryDate = mrzDate(expiry, 'expiry', today);
+  // no check digit covers the codes: a read that makes no state of them is no MRZ
+  for (const [what, sp] of [['issuing state', L.state], ['nationality', L.nationality]] as const) {
+    const code = part(lines, sp);
+    if (!isStateCode(code)) problems.push(`${what} ${JSON.stringify(code)} is no state code`);
+  }
   if (birthDate === null) problems.push('birth date is not a date');
   if (expiryDate === null) problems.push('expiry date is not a date');
   const sexCh = part(lines, L.sex);

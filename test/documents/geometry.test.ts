@@ -31,6 +31,18 @@ describe('fixed-length CTC decoding', () => {
     expect(r!.positions.map((p) => p[0]!.ch).join('')).to.have.length(2);
   });
 
+  it('places characters only where the masks allow: a stray mark before the first letter does not shift the line', () => {
+    // frames: a stray B, then A < B < ; unconstrained, the four-character path is "BA<B"
+    const probs = frames([2, 0, 1, 0, 3, 0, 2, 0, 3], 4);
+    const free = decodeFixedLength(probs, 9, 4, alphabet, 4);
+    expect(free!.positions.map((p) => p[0]!.ch).join('')).to.equal('BA<B');
+    // position 0 may only be A (as a passport's only P): the B is absorbed, the line is read whole
+    const mask = (chars: string) => Uint8Array.from([0, ...[...alphabet].map((c) => (chars.includes(c) ? 1 : 0))]);
+    const masked = decodeFixedLength(probs, 9, 4, alphabet, 4, 0, 4, [mask('A'), mask('AB<'), mask('AB<'), mask('AB<')]);
+    expect(masked!.positions.map((p) => p[0]!.ch).join('')).to.equal('A<B<');
+    expect(() => decodeFixedLength(probs, 9, 4, alphabet, 4, 0, 4, [mask('A')])).to.throw(/masks/);
+  });
+
   it('refuses a length the frames cannot hold', () => {
     expect(decodeFixedLength(frames([1, 2], 4), 2, 4, alphabet, 3)).to.equal(null);
   });

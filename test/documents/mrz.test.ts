@@ -62,6 +62,20 @@ describe('MRZ (ICAO 9303)', () => {
     expect(parseMrz(wrongKind, TODAY).problems.some((x) => x.includes('does not belong'))).to.equal(true);
   });
 
+  it('is no valid MRZ when a state code is no state or the document code is not of its type, though every check digit holds', () => {
+    // no check digit covers these: a misread line would otherwise pass as proven
+    const qto = [TD3[0]!, TD3[1]!.slice(0, 10) + 'QTO' + TD3[1]!.slice(13)];
+    const p = parseMrz(qto, TODAY);
+    expect(p.checks).to.deep.include({ documentNumber: true, birthDate: true, expiryDate: true, composite: true });
+    expect(p.valid).to.equal(false);
+    expect(p.problems).to.include('nationality "QTO" is no state code');
+    expect(parseMrz(['P<QQQ' + TD3[0]!.slice(5), TD3[1]!], TODAY).problems).to.include('issuing state "QQQ" is no state code');
+    // a passport's code starts with P (ICAO 9303-4), a card's with A, C or I (9303-5, -6)
+    expect(parseMrz(['I' + TD3[0]!.slice(1), TD3[1]!], TODAY).valid).to.equal(false);
+    expect(parseMrz(['P' + TD1[0]!.slice(1), TD1[1]!, TD1[2]!], TODAY).valid).to.equal(false);
+    expect(parseMrz(['C' + TD1[0]!.slice(1), TD1[1]!, TD1[2]!], TODAY).valid).to.equal(true);
+  });
+
   it('reads a document number longer than nine characters from the optional data (TD1, ICAO part 5 note j)', () => {
     // D23145890123: check digit over all twelve characters = 3 (7,3,1 weights: 223 mod 10)
     const l1 = 'I<UTOD23145890<1233<<<<<<<<<<<';
@@ -169,7 +183,9 @@ describe('MRZ correction from the recognizer\'s alternatives', () => {
     expect(asRead.parsed.fields.nationality).to.equal('D');
     const reads = certain(TD3);
     reads[1]![10] = [{ ch: 'Q', p: 0.99 }]; // QTO: no alternative makes a code
-    expect(correctMrz('TD3', reads, TODAY).parsed.fields.nationality).to.equal('QTO');
+    const qto = correctMrz('TD3', reads, TODAY).parsed;
+    expect(qto.fields.nationality).to.equal('QTO');
+    expect(qto.valid).to.equal(false);
     expect(correctMrz('TD3', certain(TD3), TODAY).parsed.fields.nationality).to.equal('UTO');
   });
 
