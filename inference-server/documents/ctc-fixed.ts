@@ -3,13 +3,14 @@ import type { PositionRead } from './mrz-correct.js';
 /**
  * Decoding a CTC recognizer's output when the text's length is known, as an MRZ line's is (30, 36
  * or 44 characters): the most probable alignment path that emits exactly that many characters
- * (Viterbi over frames x characters emitted x current symbol). When the unconstrained best path
- * already has that length it is the answer; when it drops or doubles a filler in a long `<<<<<`
- * run, the constraint puts it right. With `allowed` (a class mask per character position, from
- * the MRZ's grammar) a path may only place a character where the layout allows it: a stray mark
- * before the line's first letter, or a digit the reader saw in a name, cannot shift the rest of
- * the line by one. Each character keeps the recognizer's alternatives from the frame where it was
- * most certain, for the check-digit correction.
+ * (Viterbi over frames x characters emitted x grammar state x current symbol). When the
+ * unconstrained best path already has that length it is the answer; when it drops or doubles a
+ * filler in a long `<<<<<` run, the constraint puts it right. With a grammar (a finite automaton
+ * over the line's positions, from the MRZ's layout) a path may only place a character where the
+ * layout allows it: a stray mark before the line's first letter, or a digit the reader saw in a
+ * name, cannot shift the rest of the line by one, and a name cannot go on after its fillers. Each
+ * character keeps the recognizer's alternatives from the frame where it was most certain, for the
+ * check-digit correction.
  */
 
 export interface FixedRead {
@@ -19,88 +20,115 @@ export interface FixedRead {
 }
 
 /**
- * probs: [steps][classes] softmax rows; blank: the blank's index; alphabet: the characters of the
- * other classes in order. Null when the line cannot have that many characters (too few frames).
+ * A finite automaton over a line of known length: `next[(n * states + g) * classes + k]` is the
+ * state after class k is the n-th character (0-based) in state g, or -1 where it may not be. The
+ * start state is 0; every state may end the line.
  */
-export function decodeFixedLength(probs: Float32Array, steps: number, classes: number, alphabet: string, length: number, blank = 0, topK = 4, allowed?: readonly Uint8Array[]): FixedRead | null {
+export interface LineGrammar {
+  states: number;
+  next: Int16Array;
+}
+
+/**
+ * probs: [steps][classes] softmax rows; blank: the blank's index; alphabet: the characters of the
+ * other classes in order. Null when the line cannot have that many characters (too few frames) or
+ * the grammar admits no path.
+ */
+export function decodeFixedLength(probs: Float32Array, steps: number, classes: number, alphabet: string, length: number, blank = 0, topK = 4, grammar?: LineGrammar): FixedRead | null {
   if (length * 1 > steps || length <= 0) return null;
-  if (allowed && allowed.length !== length) throw new Error(`allowed: ${allowed.length} position masks for a length of ${length}`);
-  // may class k be the n-th character (0-based)?
-  const may = (n: number, k: number) => !allowed || allowed[n]![k] === 1;
   const C = classes;
+  const G = grammar?.states ?? 1;
+  if (grammar && grammar.next.length !== length * G * C) throw new Error(`grammar: ${grammar.next.length} transitions, not ${length} positions x ${G} states x ${C} classes`);
+  // the state after class k becomes the n-th character in state g (-1: not allowed)
+  const step = grammar ? (n: number, g: number, k: number) => grammar.next[(n * G + g) * C + k]! : () => 0;
   const N = length + 1;
+  const S = N * G * C;
+  const at = (n: number, g: number, c: number) => (n * G + g) * C + c;
   const NEG = -Infinity;
   const lp = new Float64Array(steps * C);
   for (let i = 0; i < lp.length; i++) lp[i] = Math.log(Math.max(probs[i]!, 1e-30));
-  // score[t][n][c], back[t][n][c] = previous (n, c) packed
-  let prev = new Float64Array(N * C).fill(NEG);
-  let cur = new Float64Array(N * C).fill(NEG);
-  const back = new Int32Array(steps * N * C).fill(-1);
-  prev[0 * C + blank] = lp[blank]!;
-  for (let k = 0; k < C; k++) if (k !== blank && N > 1 && may(0, k)) prev[1 * C + k] = lp[k]!;
+  // score[t][n][g][c], back[t][n][g][c] = the previous state, packed as at()
+  let prev = new Float64Array(S).fill(NEG);
+  let cur = new Float64Array(S).fill(NEG);
+  const back = new Int32Array(steps * S).fill(-1);
+  prev[at(0, 0, blank)] = lp[blank]!;
+  for (let k = 0; k < C; k++) {
+    if (k === blank || N <= 1) continue;
+    const g = step(0, 0, k);
+    if (g >= 0) prev[at(1, g, k)] = lp[k]!;
+  }
   for (let t = 1; t < steps; t++) {
     cur.fill(NEG);
     const row = t * C;
+    const from = t * S;
     for (let n = 0; n < N; n++) {
-      // blank at t: from any symbol at (t-1, n)
-      let bestPrev = NEG;
-      let bestPrevC = -1;
-      for (let c = 0; c < C; c++) {
-        const v = prev[n * C + c]!;
-        if (v > bestPrev) {
-          bestPrev = v;
-          bestPrevC = c;
+      for (let g = 0; g < G; g++) {
+        // blank at t: from any symbol at (t-1, n, g)
+        let bestPrev = NEG;
+        let bestPrevC = -1;
+        for (let c = 0; c < C; c++) {
+          const v = prev[at(n, g, c)]!;
+          if (v > bestPrev) {
+            bestPrev = v;
+            bestPrevC = c;
+          }
         }
-      }
-      if (bestPrevC >= 0 && bestPrev > NEG) {
-        cur[n * C + blank] = bestPrev + lp[row + blank]!;
-        back[(t * N + n) * C + blank] = n * C + bestPrevC;
+        if (bestPrevC >= 0 && bestPrev > NEG) {
+          cur[at(n, g, blank)] = bestPrev + lp[row + blank]!;
+          back[from + at(n, g, blank)] = at(n, g, bestPrevC);
+        }
+        if (n === 0) continue;
+        // the same character continues (same state)
+        for (let k = 0; k < C; k++) {
+          if (k === blank) continue;
+          const v = prev[at(n, g, k)]!;
+          if (v > NEG) {
+            cur[at(n, g, k)] = v + lp[row + k]!;
+            back[from + at(n, g, k)] = at(n, g, k);
+          }
+        }
       }
       if (n === 0) continue;
-      // best and second best character at (t-1, n-1), for "a new character different from the last"
-      let b1 = NEG;
-      let b1c = -1;
-      let b2 = NEG;
-      let b2c = -1;
-      for (let c = 0; c < C; c++) {
-        if (c === blank) continue;
-        const v = prev[(n - 1) * C + c]!;
-        if (v > b1) {
-          b2 = b1;
-          b2c = b1c;
-          b1 = v;
-          b1c = c;
-        } else if (v > b2) {
-          b2 = v;
-          b2c = c;
-        }
-      }
-      const fromBlank = prev[(n - 1) * C + blank]!;
-      for (let k = 0; k < C; k++) {
-        if (k === blank) continue;
-        let best = prev[n * C + k]!; // the same character continues
-        let arg = n * C + k;
-        if (!may(n - 1, k)) {
-          // only a continuation: k was allowed where it began, or this is -Infinity already
-          if (best > NEG) {
-            cur[n * C + k] = best + lp[row + k]!;
-            back[(t * N + n) * C + k] = arg;
+      // a new n-th character k from (t-1, n-1, g): after a blank, or after a different character
+      for (let g = 0; g < G; g++) {
+        let b1 = NEG;
+        let b1c = -1;
+        let b2 = NEG;
+        let b2c = -1;
+        for (let c = 0; c < C; c++) {
+          if (c === blank) continue;
+          const v = prev[at(n - 1, g, c)]!;
+          if (v > b1) {
+            b2 = b1;
+            b2c = b1c;
+            b1 = v;
+            b1c = c;
+          } else if (v > b2) {
+            b2 = v;
+            b2c = c;
           }
-          continue;
         }
-        if (fromBlank > best) {
-          best = fromBlank;
-          arg = (n - 1) * C + blank;
-        }
-        const other = b1c !== k ? b1 : b2;
-        const otherC = b1c !== k ? b1c : b2c;
-        if (otherC >= 0 && other > best) {
-          best = other;
-          arg = (n - 1) * C + otherC;
-        }
-        if (best > NEG) {
-          cur[n * C + k] = best + lp[row + k]!;
-          back[(t * N + n) * C + k] = arg;
+        const fromBlank = prev[at(n - 1, g, blank)]!;
+        if (fromBlank === NEG && b1 === NEG) continue;
+        for (let k = 0; k < C; k++) {
+          if (k === blank) continue;
+          const g2 = step(n - 1, g, k);
+          if (g2 < 0) continue;
+          let best = fromBlank;
+          let arg = at(n - 1, g, blank);
+          const other = b1c !== k ? b1 : b2;
+          const otherC = b1c !== k ? b1c : b2c;
+          if (otherC >= 0 && other > best) {
+            best = other;
+            arg = at(n - 1, g, otherC);
+          }
+          if (best === NEG) continue;
+          const v = best + lp[row + k]!;
+          const idx = at(n, g2, k);
+          if (v > cur[idx]!) {
+            cur[idx] = v;
+            back[from + idx] = arg;
+          }
         }
       }
     }
@@ -108,11 +136,13 @@ export function decodeFixedLength(probs: Float32Array, steps: number, classes: n
   }
   let end = -1;
   let endScore = NEG;
-  for (let c = 0; c < C; c++) {
-    const v = prev[length * C + c]!;
-    if (v > endScore) {
-      endScore = v;
-      end = length * C + c;
+  for (let g = 0; g < G; g++) {
+    for (let c = 0; c < C; c++) {
+      const v = prev[at(length, g, c)]!;
+      if (v > endScore) {
+        endScore = v;
+        end = at(length, g, c);
+      }
     }
   }
   if (end < 0 || endScore === NEG) return null;
@@ -121,7 +151,7 @@ export function decodeFixedLength(probs: Float32Array, steps: number, classes: n
   let state = end;
   for (let t = steps - 1; t >= 0; t--) {
     symbols[t] = state % C;
-    if (t > 0) state = back[(t * N + Math.floor(state / C)) * C + (state % C)]!;
+    if (t > 0) state = back[t * S + state]!;
   }
   // characters: runs of one non-blank symbol; each from its most certain frame
   const positions: PositionRead[] = [];

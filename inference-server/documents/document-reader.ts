@@ -1,10 +1,10 @@
 import type { Box } from '../ocr/crop.js';
-import { decodeFixedLength, type FixedRead } from './ctc-fixed.js';
+import { decodeFixedLength, type FixedRead, type LineGrammar } from './ctc-fixed.js';
 import { FIELD_NAMES, mergeFields, type FieldName, type Fields, type Mismatch, type Source, type VizTexts } from './fields.js';
 import { LineReader, type LineProbs } from './line-reader.js';
 import { ctcGreedy } from '../ocr/ctc.js';
 import { correctMrz, type PositionRead } from './mrz-correct.js';
-import { fits, MRZ_SHAPES, parseMrz, slots, type DocumentType, type MrzChecks, type ParsedMrz } from './mrz.js';
+import { fits, LAYOUTS, MRZ_SHAPES, parseMrz, slots, type DocumentType, type MrzChecks, type ParsedMrz } from './mrz.js';
 import { blockQuad, lineQuad, locateMrz, type LocatedMrz, type MrzLineBand } from './mrz-locate.js';
 import { apply, rectify, type Point, type Quad } from './rectify.js';
 
@@ -132,30 +132,103 @@ export function averagePositions(reads: PositionRead[][]): PositionRead[] {
   });
 }
 
-const MASKS = new Map<string, Uint8Array[][]>();
+const GRAMMARS = new Map<string, LineGrammar[]>();
 /**
- * Per line and position, the reader's classes the MRZ's layout allows there (mrz.ts slots), for
- * the fixed-length decoding.
+ * Names (ICAO 9303-3 4.6): the primary identifier, `<<`, the secondary identifier; the parts of each
+ * separated by one `<`; fillers to the end. States: 0 not begun, 1 in a surname part, 2 one filler
+ * after it, 3 the `<<` separator, 4 in a given name, 5 one filler after it, 6 the closing fillers.
  */
-export function mrzMasks(type: DocumentType, alphabet: string, blank: number): Uint8Array[][] {
-  const key = `${type}:${alphabet}:${blank}`;
-  let masks = MASKS.get(key);
-  if (!masks) {
-    const charOf = (k: number) => alphabet[k < blank ? k : k - 1]!;
-    masks = slots(type).map((line) =>
-      line.map((slot) => {
-        const m = new Uint8Array(alphabet.length + 1);
-        for (let k = 0; k <= alphabet.length; k++) {
-          if (k === blank) continue;
-          const ch = charOf(k);
-          m[k] = fits(slot, ch) ? 1 : 0;
-        }
-        return m;
-      }),
-    );
-    MASKS.set(key, masks);
+const NAME_STATES = 7;
+function nameStep(g: number, ch: string): number {
+  const letter = ch !== '<';
+  switch (g) {
+    case 0: return letter ? 1 : -1;
+    case 1: return letter ? 1 : 2;
+    case 2: return letter ? 1 : 3;
+    case 3: return letter ? 4 : 6;
+    case 4: return letter ? 4 : 5;
+    case 5: return letter ? 4 : 6;
+    default: return letter ? -1 : 6;
   }
-  return masks;
+}
+
+/**
+ * Per line, the automaton of what the MRZ's layout allows at each position (mrz.ts slots, and the
+ * names' own order where the line holds them), for the fixed-length decoding.
+ */
+export function mrzGrammar(type: DocumentType, alphabet: string, blank: number): LineGrammar[] {
+  const key = `${type}:${alphabet}:${blank}`;
+  let grammars = GRAMMARS.get(key);
+  if (!grammars) {
+    const C = alphabet.length + 1;
+    const charOf = (k: number) => alphabet[k < blank ? k : k - 1]!;
+    const names = LAYOUTS[type].names;
+    grammars = slots(type).map((line, l) => {
+      const G = l === names.line ? NAME_STATES : 1;
+      const next = new Int16Array(line.length * G * C).fill(-1);
+      line.forEach((slot, n) => {
+        const inNames = l === names.line && n >= names.start && n < names.end;
+        for (let g = 0; g < G; g++) {
+          for (let k = 0; k < C; k++) {
+            if (k === blank || !fits(slot, charOf(k))) continue;
+            next[(n * G + g) * C + k] = inNames ? nameStep(g, charOf(k)) : g;
+          }
+        }
+      });
+      return { states: G, next };
+    });
+    GRAMMARS.set(key, grammars);
+  }
+  return grammars;
+}
+
+/**
+ * The per-position alternatives with the likeliest sequence the grammar admits put first at every
+ * position (Viterbi over positions x grammar states); unchanged when none is admitted.
+ */
+export function obeyGrammar(positions: PositionRead[], grammar: LineGrammar, alphabet: string, blank: number): PositionRead[] {
+  const G = grammar.states;
+  const C = alphabet.length + 1;
+  const classOf = (ch: string) => {
+    const i = alphabet.indexOf(ch);
+    return i < 0 ? -1 : i < blank ? i : i + 1;
+  };
+  let score = new Float64Array(G).fill(-Infinity);
+  score[0] = 0;
+  // back[n][g2] = (g, candidate) packed as g * 64 + candidate
+  const back: Int32Array[] = [];
+  for (let n = 0; n < positions.length; n++) {
+    const next = new Float64Array(G).fill(-Infinity);
+    const b = new Int32Array(G).fill(-1);
+    const here = positions[n]!;
+    for (let g = 0; g < G; g++) {
+      if (score[g] === -Infinity) continue;
+      here.forEach((c, i) => {
+        const k = classOf(c.ch);
+        if (k < 0 || c.p <= 0 || i >= 64) return;
+        const g2 = grammar.next[(n * G + g) * C + k]!;
+        if (g2 < 0) return;
+        const v = score[g]! + Math.log(c.p);
+        if (v > next[g2]!) {
+          next[g2] = v;
+          b[g2] = g * 64 + i;
+        }
+      });
+    }
+    back.push(b);
+    score = next;
+  }
+  let g = -1;
+  for (let k = 0; k < G; k++) if (score[k]! > -Infinity && (g < 0 || score[k]! > score[g]!)) g = k;
+  if (g < 0) return positions;
+  const out = positions.slice();
+  for (let n = positions.length - 1; n >= 0; n--) {
+    const packed = back[n]![g]!;
+    const i = packed % 64;
+    if (i > 0) out[n] = [positions[n]![i]!, ...positions[n]!.filter((_, j) => j !== i)];
+    g = Math.floor(packed / 64);
+  }
+  return out;
 }
 
 /** Lines to read in a warped view of the photo. */
@@ -313,12 +386,16 @@ export class DocumentReader {
     const candidates: DocumentType[] = n === 3 ? ['TD1'] : n === 2 ? ['TD3', 'TD2'] : [];
     let best: { type: DocumentType; positions: PositionRead[][]; logProb: number } | undefined;
     for (const type of candidates) {
-      const masks = mrzMasks(type, reader.spec.alphabet, reader.spec.blank);
-      const decoded = views.map((v) => v.probs.map((p, line) => decodeFixedLength(p.probs, p.steps, p.classes, reader.spec.alphabet, MRZ_SHAPES[type].length, reader.spec.blank, 4, masks[line])));
+      const grammar = mrzGrammar(type, reader.spec.alphabet, reader.spec.blank);
+      const decoded = views.map((v) => v.probs.map((p, line) => decodeFixedLength(p.probs, p.steps, p.classes, reader.spec.alphabet, MRZ_SHAPES[type].length, reader.spec.blank, 4, grammar[line])));
       const usable = decoded.filter((reads): reads is FixedRead[] => reads.every((r) => r !== null));
       if (usable.length === 0) continue;
       const logProb = usable.reduce((s, reads) => s + reads.reduce((a, r) => a + r.logProb, 0), 0) / usable.length + (type === detected ? 1e-6 : 0);
-      const positions = Array.from({ length: n }, (_, line) => averagePositions(usable.map((reads) => reads[line]!.positions)));
+      // each view's read obeys the grammar; their average need not (a letter from one view among the other's fillers)
+      const positions = Array.from({ length: n }, (_, line) => {
+        const averaged = averagePositions(usable.map((reads) => reads[line]!.positions));
+        return usable.length > 1 ? obeyGrammar(averaged, grammar[line]!, reader.spec.alphabet, reader.spec.blank) : averaged;
+      });
       if (!best || logProb > best.logProb) best = { type, positions, logProb };
     }
     if (!best) {

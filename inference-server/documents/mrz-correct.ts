@@ -95,6 +95,13 @@ function options(slot: Slot, read: PositionRead): Option[] {
   }
   const sorted = [...raw].sort((a, b) => a[1] - b[1]).slice(0, MAX_OPTIONS);
   if (sorted.length === 0) return [{ ch: read[0]?.ch ?? '<', delta: 0 }];
+  // the read's own character comes first where it fits: the decoder chose it over the whole line
+  // (alignment, the names' grammar), though another may have peaked higher in its frame
+  const own = read[0]?.ch;
+  if (own !== undefined && fits(slot, own)) {
+    const ownCost = raw.get(own) ?? -Math.log(Math.max(read[0]!.p, 1e-30));
+    return [{ ch: own, delta: 0 }, ...sorted.filter(([ch]) => ch !== own).slice(0, MAX_OPTIONS - 1).map(([ch, cost]) => ({ ch, delta: Math.max(0, cost - ownCost) }))];
+  }
   return sorted.map(([ch, cost]) => ({ ch, delta: cost - sorted[0]![1] }));
 }
 

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { decodeFixedLength } from '../../inference-server/documents/ctc-fixed.js';
-import { cornersOf, documentsOf, mrzLines, type Found } from '../../inference-server/documents/document-reader.js';
+import { decodeFixedLength, type LineGrammar } from '../../inference-server/documents/ctc-fixed.js';
+import { cornersOf, documentsOf, mrzGrammar, mrzLines, type Found } from '../../inference-server/documents/document-reader.js';
 import { apply, homography, rectGeometry, rectify, type Quad } from '../../inference-server/documents/rectify.js';
 
 /** Softmax-like rows: each frame puts `p` on one class and spreads the rest. */
@@ -37,10 +37,36 @@ describe('fixed-length CTC decoding', () => {
     const free = decodeFixedLength(probs, 9, 4, alphabet, 4);
     expect(free!.positions.map((p) => p[0]!.ch).join('')).to.equal('BA<B');
     // position 0 may only be A (as a passport's only P): the B is absorbed, the line is read whole
-    const mask = (chars: string) => Uint8Array.from([0, ...[...alphabet].map((c) => (chars.includes(c) ? 1 : 0))]);
-    const masked = decodeFixedLength(probs, 9, 4, alphabet, 4, 0, 4, [mask('A'), mask('AB<'), mask('AB<'), mask('AB<')]);
+    // one state: class k may be character n where allowed[n] holds it
+    const grammar = (allowed: string[]) => ({ states: 1, next: Int16Array.from(allowed.flatMap((chars) => [-1, ...[...alphabet].map((c) => (chars.includes(c) ? 0 : -1))])) });
+    const masked = decodeFixedLength(probs, 9, 4, alphabet, 4, 0, 4, grammar(['A', 'AB<', 'AB<', 'AB<']));
     expect(masked!.positions.map((p) => p[0]!.ch).join('')).to.equal('A<B<');
-    expect(() => decodeFixedLength(probs, 9, 4, alphabet, 4, 0, 4, [mask('A')])).to.throw(/masks/);
+    expect(() => decodeFixedLength(probs, 9, 4, alphabet, 4, 0, 4, grammar(['A']))).to.throw(/grammar/);
+  });
+
+  it('reads names in their order under the MRZ grammar: no letters after the closing fillers', () => {
+    // a passport's first line as a reader saw it: the separator's second filler faint, stray marks in the fillers
+    const alpha = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ<';
+    const C = alpha.length + 1;
+    const rows: [string, number][] = [];
+    for (const ch of 'P<UTORIBEIRO') rows.push([ch, 0.9], ['', 0.9]);
+    rows.push(['<', 0.9], ['', 0.45], ['<', 0.5]); // "<<", the second weakly
+    for (const ch of 'LUIS<MARIA') rows.push([ch, 0.9], ['', 0.9]);
+    for (let i = 0; i < 17; i++) rows.push(['<', 0.9], ['', 0.9]);
+    for (const ch of 'RRL<') rows.push([ch, 0.6], ['', 0.9]);
+    const probs = new Float32Array(rows.length * C);
+    rows.forEach(([ch, p], t) => {
+      const k = ch === '' ? 0 : alpha.indexOf(ch) + 1;
+      probs.fill((1 - p) / (C - 2), t * C, (t + 1) * C);
+      probs[t * C + k] = p;
+      if (ch === '<' && p === 0.5) probs[t * C] = 0.45; // the faint filler: a blank nearly as likely
+      else probs[t * C + alpha.indexOf('<') + 1] = Math.max(probs[t * C + alpha.indexOf('<') + 1]!, ch === '' ? 0 : 0.3); // every mark might be a filler
+    });
+    const read = (g?: LineGrammar) => decodeFixedLength(probs, rows.length, C, alpha, 44, 0, 4, g)!.positions.map((p) => p[0]!.ch).join('');
+    expect(read()).to.equal('P<UTORIBEIRO<LUIS<MARIA<<<<<<<<<<<<<<<<<RRL<');
+    // the stray marks were fillers; the faint second filler of the separator stays unread: the
+    // grammar cannot tell a missed `<<` from a surname of three parts
+    expect(read(mrzGrammar('TD3', alpha, 0)[0])).to.equal('P<UTORIBEIRO<LUIS<MARIA<<<<<<<<<<<<<<<<<<<<<');
   });
 
   it('refuses a length the frames cannot hold', () => {

@@ -176,6 +176,15 @@ describe('MRZ correction from the recognizer\'s alternatives', () => {
     expect(c.changed).to.equal(2);
   });
 
+  it('keeps the decoded character where it fits, though another peaked higher in its frame (the decoder chose over the whole line)', () => {
+    const reads = certain(TD3);
+    reads[0]![40] = [{ ch: '<', p: 0.3 }, { ch: 'R', p: 0.6 }]; // a stray mark among the closing fillers
+    reads[0]![41] = [{ ch: '<', p: 0.00001 }, { ch: 'L', p: 0.9 }];
+    const c = correctMrz('TD3', reads, TODAY);
+    expect(c.parsed.lines[0]).to.equal(TD3[0]);
+    expect(c.changed).to.equal(0);
+  });
+
   it('keeps a known code as read, and a code no alternative fixes (ICAO codes such as D and UTO are codes)', () => {
     const d = ['I<D<<T22000129<<<<<<<<<<<<<<<<', '6408125F2010315D<<<<<<<<<<<<<4', 'MUSTERMANN<<ERIKA<<<<<<<<<<<<<'];
     const asRead = correctMrz('TD1', certain(d), TODAY);
