@@ -126,16 +126,6 @@ export function mrzLines(found: Found[]): Found[] {
   return kept.sort((a, b) => a.box.y1 - b.box.y1);
 }
 
-/** The per-position alternatives of several reads of one line, averaged (a character a read did not offer counts 0 there). */
-export function averagePositions(reads: PositionRead[][]): PositionRead[] {
-  if (reads.length === 1) return reads[0]!;
-  return reads[0]!.map((_, i) => {
-    const sum = new Map<string, number>();
-    for (const r of reads) for (const c of r[i]!) sum.set(c.ch, (sum.get(c.ch) ?? 0) + c.p / reads.length);
-    return [...sum].map(([ch, p]) => ({ ch, p })).sort((a, b) => b.p - a.p);
-  });
-}
-
 const GRAMMARS = new Map<string, LineGrammar[]>();
 /**
  * Names (ICAO 9303-3 4.6): the primary identifier, `<<`, the secondary identifier; the parts of each
@@ -184,55 +174,6 @@ export function mrzGrammar(type: DocumentType, alphabet: string, blank: number):
     GRAMMARS.set(key, grammars);
   }
   return grammars;
-}
-
-/**
- * The per-position alternatives with the likeliest sequence the grammar admits put first at every
- * position (Viterbi over positions x grammar states); unchanged when none is admitted.
- */
-export function obeyGrammar(positions: PositionRead[], grammar: LineGrammar, alphabet: string, blank: number): PositionRead[] {
-  const G = grammar.states;
-  const C = alphabet.length + 1;
-  const classOf = (ch: string) => {
-    const i = alphabet.indexOf(ch);
-    return i < 0 ? -1 : i < blank ? i : i + 1;
-  };
-  let score = new Float64Array(G).fill(-Infinity);
-  score[0] = 0;
-  // back[n][g2] = (g, candidate) packed as g * 64 + candidate
-  const back: Int32Array[] = [];
-  for (let n = 0; n < positions.length; n++) {
-    const next = new Float64Array(G).fill(-Infinity);
-    const b = new Int32Array(G).fill(-1);
-    const here = positions[n]!;
-    for (let g = 0; g < G; g++) {
-      if (score[g] === -Infinity) continue;
-      here.forEach((c, i) => {
-        const k = classOf(c.ch);
-        if (k < 0 || c.p <= 0 || i >= 64) return;
-        const g2 = grammar.next[(n * G + g) * C + k]!;
-        if (g2 < 0) return;
-        const v = score[g]! + Math.log(c.p);
-        if (v > next[g2]!) {
-          next[g2] = v;
-          b[g2] = g * 64 + i;
-        }
-      });
-    }
-    back.push(b);
-    score = next;
-  }
-  let g = -1;
-  for (let k = 0; k < G; k++) if (score[k]! > -Infinity && (g < 0 || score[k]! > score[g]!)) g = k;
-  if (g < 0) return positions;
-  const out = positions.slice();
-  for (let n = positions.length - 1; n >= 0; n--) {
-    const packed = back[n]![g]!;
-    const i = packed % 64;
-    if (i > 0) out[n] = [positions[n]![i]!, ...positions[n]!.filter((_, j) => j !== i)];
-    g = Math.floor(packed / 64);
-  }
-  return out;
 }
 
 /** Lines to read in a warped view of the photo. */
@@ -338,14 +279,11 @@ export class DocumentReader {
     // every candidate upright, then upside down, at most MRZ_READS_ON_PHOTO reads in all
     const tries = [false, true].flatMap((flipped) => located.groups.map((g) => [g, flipped] as [MrzLineBand[], boolean])).slice(0, MRZ_READS_ON_PHOTO);
     for (const [group, flipped] of tries) {
-      // two views of the block: warped by the lines' measured perspective, and as the band of
-      // their mean direction; each warped and read once, when first needed
-      const variants = [group, group.map((l) => ({ ...l, ends: undefined }))];
-      const views: Promise<ReadView>[] = [];
-      const view = (k: number) => (views[k] ??= this.readView(this.mrzView(pixels, width, height, located, variants[k]!, flipped)));
-      // each view on its own first (the perspective one is right more often), then both averaged
-      for (const set of [[0], [1], [0, 1]]) {
-        const read = this.decideMrz(await Promise.all(set.map(view)), detected, today);
+      // two views of the block: warped by the lines' measured perspective (right more often), then
+      // as the band of their mean direction. Their reads averaged position by position made no
+      // more MRZs right and two more valid with a wrong name (held-out 150), so they are not.
+      for (const lines of [group, group.map((l) => ({ ...l, ends: undefined }))]) {
+        const read = this.decideMrz(await this.readView(this.mrzView(pixels, width, height, located, lines, flipped)), detected, today);
         if (read?.parsed?.valid) return read;
         first ??= read;
       }
@@ -373,37 +311,29 @@ export class DocumentReader {
 
   private async readMrz(pixels: Uint8Array, width: number, height: number, lines: Found[], detected: DocumentType, today: Date): Promise<MrzRead | undefined> {
     if (lines.length === 0) return undefined;
-    return this.decideMrz([await this.readView({ pixels, width, height, lines })], detected, today);
+    return this.decideMrz(await this.readView({ pixels, width, height, lines }), detected, today);
   }
 
   /**
    * The MRZ from the reader's output: three lines are a TD1; two a TD2 or a TD3, whichever length
-   * the output fits better (the detector's type breaks a tie). Several views of the same lines
-   * (crops warped slightly differently) have their per-position alternatives averaged, as one read
-   * looked at twice. Lines that fit no type are returned as read (greedy), not valid.
+   * the output fits better under its grammar (the detector's type breaks a tie). Lines that fit no
+   * type are returned as read (greedy), not valid.
    */
-  private decideMrz(views: ReadView[], detected: DocumentType, today: Date): MrzRead | undefined {
-    const firstView = views[0];
-    if (!firstView || firstView.lines.length === 0) return undefined;
+  private decideMrz(view: ReadView, detected: DocumentType, today: Date): MrzRead | undefined {
+    if (view.lines.length === 0) return undefined;
     const reader = this.opts.mrzReader;
-    const n = firstView.lines.length;
+    const n = view.lines.length;
     const candidates: DocumentType[] = n === 3 ? ['TD1'] : n === 2 ? ['TD3', 'TD2'] : [];
     let best: { type: DocumentType; positions: PositionRead[][]; logProb: number } | undefined;
     for (const type of candidates) {
       const grammar = mrzGrammar(type, reader.spec.alphabet, reader.spec.blank);
-      const decoded = views.map((v) => v.probs.map((p, line) => decodeFixedLength(p.probs, p.steps, p.classes, reader.spec.alphabet, MRZ_SHAPES[type].length, reader.spec.blank, 4, grammar[line])));
-      const usable = decoded.filter((reads): reads is FixedRead[] => reads.every((r) => r !== null));
-      if (usable.length === 0) continue;
-      const logProb = usable.reduce((s, reads) => s + reads.reduce((a, r) => a + r.logProb, 0), 0) / usable.length + (type === detected ? 1e-6 : 0);
-      // each view's read obeys the grammar; their average need not (a letter from one view among the other's fillers)
-      const positions = Array.from({ length: n }, (_, line) => {
-        const averaged = averagePositions(usable.map((reads) => reads[line]!.positions));
-        return usable.length > 1 ? obeyGrammar(averaged, grammar[line]!, reader.spec.alphabet, reader.spec.blank) : averaged;
-      });
-      if (!best || logProb > best.logProb) best = { type, positions, logProb };
+      const reads = view.probs.map((p, line) => decodeFixedLength(p.probs, p.steps, p.classes, reader.spec.alphabet, MRZ_SHAPES[type].length, reader.spec.blank, 4, grammar[line]));
+      if (reads.some((r) => r === null)) continue;
+      const logProb = (reads as FixedRead[]).reduce((a, r) => a + r.logProb, 0) + (type === detected ? 1e-6 : 0);
+      if (!best || logProb > best.logProb) best = { type, positions: (reads as FixedRead[]).map((r) => r.positions), logProb };
     }
     if (!best) {
-      const texts = firstView.probs.map((p) => ctcGreedy(p.probs, p.steps, p.classes, reader.spec.alphabet, reader.spec.blank).map((c) => c.choices[0]!.ch).join(''));
+      const texts = view.probs.map((p) => ctcGreedy(p.probs, p.steps, p.classes, reader.spec.alphabet, reader.spec.blank).map((c) => c.choices[0]!.ch).join(''));
       return { lines: texts, parsed: undefined, corrected: 0 };
     }
     const c = correctMrz(best.type, best.positions, today);
