@@ -16,7 +16,7 @@
  *                           [--threads N] [--workers W] [--accuracy-n 100] [--no-seed] [--no-detect]
  *                           [--tiles 2]
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -104,7 +104,9 @@ async function startServer(model: string, reader: string | undefined): Promise<{
       logging: { level: 'warn' },
     }),
   );
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'inference-server', 'cli.ts'), '--config', cfg], {
+  // the server as `npm start` runs it: the compiled dist/, not through tsx (whose loader and
+  // esbuild service would count in the server's memory)
+  const child = spawn(process.execPath, [serverEntry(), '--config', cfg], {
     env: { ...process.env, LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -129,6 +131,17 @@ async function startServer(model: string, reader: string | undefined): Promise<{
       await new Promise((r) => child.once('exit', r));
     },
   };
+}
+
+let built: string | undefined;
+/** dist/inference-server/cli.js, compiled once per run from the working tree (`npm run build`). */
+function serverEntry(): string {
+  if (!built) {
+    const r = spawnSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
+    if (r.status !== 0) throw new Error(`npm run build failed (${r.status ?? r.signal})`);
+    built = join(root, 'dist', 'inference-server', 'cli.js');
+  }
+  return built;
 }
 
 /** Resident memory of a process and all its descendants (tesseract subprocesses count), from /proc. */
