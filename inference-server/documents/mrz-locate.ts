@@ -20,8 +20,6 @@ export interface MrzLineBand {
   /** along the line (rotated x): first and last glyph */
   start: number;
   end: number;
-  /** stroke pixels in the band */
-  mass: number;
   /**
    * Where the glyphs' top and bottom are at the line's start and end, when measured: a document
    * photographed at an angle has its lines converge and its glyphs larger at the nearer end.
@@ -161,23 +159,23 @@ export function locateMrz(pixels: Uint8Array, width: number, height: number, hin
   search(best - DEG, best + DEG, 0.1 * DEG);
   const angle = best;
 
-  // the document's text lines at that direction
+  // the document's text lines at that direction; strokes are taken again over the whole document,
+  // not reused from the hint's, since a stroke is a share of its own region's strongest gradients
   const doc = clip({ x1: Math.min(document.x1, hinted.x1), y1: Math.min(document.y1, hinted.y1), x2: Math.max(document.x2, hinted.x2), y2: Math.max(document.y2, hinted.y2) });
   const { xs, ys, centre } = strokes(pixels, width, doc);
   const docHalf = Math.ceil(Math.hypot(doc.x2 - doc.x1, doc.y2 - doc.y1) / 2) + 1;
   const raw = profile(xs, ys, angle, docHalf);
   const h = raw.map((_, i) => ((raw[i - 1] ?? 0) + raw[i]! + (raw[i + 1] ?? 0)) / 3);
   const peak = Math.max(...h);
-  const bands: { top: number; bottom: number; mass: number }[] = [];
+  const bands: { top: number; bottom: number }[] = [];
   for (let i = 0; i < h.length; ) {
     if (h[i]! < BAND_LEVEL * peak) {
       i++;
       continue;
     }
     let j = i;
-    let mass = 0;
-    while (j < h.length && h[j]! >= BAND_LEVEL * peak) mass += raw[j++]!;
-    if (j - i >= 3) bands.push({ top: i - docHalf - 0.5, bottom: j - docHalf - 0.5, mass });
+    while (j < h.length && h[j]! >= BAND_LEVEL * peak) j++;
+    if (j - i >= 3) bands.push({ top: i - docHalf - 0.5, bottom: j - docHalf - 0.5 });
     i = j;
   }
   if (bands.length < 2) return undefined;
@@ -204,7 +202,7 @@ export function locateMrz(pixels: Uint8Array, width: number, height: number, hin
     }
     const run = u.slice(bestRun.from, bestRun.to + 1);
     const cut = Math.floor(EXTENT_TRIM * run.length);
-    return { top: b.top, bottom: b.bottom, start: run[cut] ?? 0, end: run[run.length - 1 - cut] ?? 0, mass: b.mass };
+    return { top: b.top, bottom: b.bottom, start: run[cut] ?? 0, end: run[run.length - 1 - cut] ?? 0 };
   });
   // Candidate MRZs: two or three consecutive lines, evenly spaced, of similar length, long enough
   // to span most of where the detector saw the MRZ; nearest that place first. The reader's check

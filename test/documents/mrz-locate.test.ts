@@ -47,7 +47,7 @@ describe('locating the MRZ lines on a photo, without the corners', () => {
   });
 
   it('turns the block half a turn for an upside-down document, the corner order kept', () => {
-    const m = { angle: 0, centre: [100, 50] as Point, lines: [{ top: -10, bottom: 0, start: -50, end: 50, mass: 1 }, { top: 10, bottom: 20, start: -50, end: 50, mass: 1 }] };
+    const m = { angle: 0, centre: [100, 50] as Point, lines: [{ top: -10, bottom: 0, start: -50, end: 50 }, { top: 10, bottom: 20, start: -50, end: 50 }] };
     const up = blockQuad(m, m.lines, 0);
     expect(up).to.deep.equal([[50, 40], [150, 40], [150, 70], [50, 70]]);
     const down = blockQuad(m, m.lines, 0, true);
