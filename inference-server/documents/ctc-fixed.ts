@@ -29,6 +29,11 @@ export interface LineGrammar {
   next: Int16Array;
 }
 
+/** The character of class k of a CTC output whose other classes are `alphabet` in order. */
+export function classChar(alphabet: string, blank: number, k: number): string {
+  return alphabet[k < blank ? k : k - 1]!;
+}
+
 /**
  * probs: [steps][classes] softmax rows; blank: the blank's index; alphabet: the characters of the
  * other classes in order. Null when the line cannot have that many characters (too few frames) or
@@ -155,7 +160,7 @@ export function decodeFixedLength(probs: Float32Array, steps: number, classes: n
   }
   // characters: runs of one non-blank symbol; each from its most certain frame
   const positions: PositionRead[] = [];
-  const charOf = (k: number) => alphabet[k < blank ? k : k - 1]!;
+  const charOf = (k: number) => classChar(alphabet, blank, k);
   let t = 0;
   while (t < steps) {
     const k = symbols[t]!;

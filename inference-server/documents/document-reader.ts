@@ -1,10 +1,11 @@
 import type { Box } from '../ocr/crop.js';
-import { decodeFixedLength, type FixedRead, type LineGrammar } from './ctc-fixed.js';
+import { decodeFixedLength, type FixedRead } from './ctc-fixed.js';
 import { FIELD_NAMES, mergeFields, type FieldName, type Fields, type Mismatch, type Source, type VizTexts } from './fields.js';
 import { LineReader, type LineProbs } from './line-reader.js';
 import { ctcGreedy } from '../ocr/ctc.js';
 import { correctMrz, type PositionRead } from './mrz-correct.js';
-import { fits, LAYOUTS, MRZ_SHAPES, parseMrz, slots, type DocumentType, type MrzChecks, type ParsedMrz } from './mrz.js';
+import { mrzGrammar } from './mrz-grammar.js';
+import { MRZ_SHAPES, parseMrz, type DocumentType, type MrzChecks, type ParsedMrz } from './mrz.js';
 import { blockQuad, lineQuad, locateMrz, type LocatedMrz, type MrzLineBand } from './mrz-locate.js';
 import { apply, rectify, type Point, type Quad } from './rectify.js';
 
@@ -124,56 +125,6 @@ export function mrzLines(found: Found[]): Found[] {
   const vOverlap = (a: Box, b: Box) => Math.max(0, Math.min(a.y2, b.y2) - Math.max(a.y1, b.y1)) / Math.max(1e-9, Math.min(a.y2 - a.y1, b.y2 - b.y1));
   for (const l of lines) if (kept.length < 3 && kept.every((k) => vOverlap(k.box, l.box) < 0.4)) kept.push(l);
   return kept.sort((a, b) => a.box.y1 - b.box.y1);
-}
-
-const GRAMMARS = new Map<string, LineGrammar[]>();
-/**
- * Names (ICAO 9303-3 4.6): the primary identifier, `<<`, the secondary identifier; the parts of each
- * separated by one `<`; fillers to the end. States: 0 not begun, 1 in a surname part, 2 one filler
- * after it, 3 the `<<` separator, 4 in a given name, 5 one filler after it, 6 the closing fillers.
- */
-const NAME_STATES = 7;
-function nameStep(g: number, ch: string): number {
-  const letter = ch !== '<';
-  switch (g) {
-    case 0: return letter ? 1 : -1;
-    case 1: return letter ? 1 : 2;
-    case 2: return letter ? 1 : 3;
-    case 3: return letter ? 4 : 6;
-    case 4: return letter ? 4 : 5;
-    case 5: return letter ? 4 : 6;
-    default: return letter ? -1 : 6;
-  }
-}
-
-/**
- * Per line, the automaton of what the MRZ's layout allows at each position (mrz.ts slots, and the
- * names' own order where the line holds them), for the fixed-length decoding.
- */
-export function mrzGrammar(type: DocumentType, alphabet: string, blank: number): LineGrammar[] {
-  const key = `${type}:${alphabet}:${blank}`;
-  let grammars = GRAMMARS.get(key);
-  if (!grammars) {
-    const C = alphabet.length + 1;
-    const charOf = (k: number) => alphabet[k < blank ? k : k - 1]!;
-    const names = LAYOUTS[type].names;
-    grammars = slots(type).map((line, l) => {
-      const G = l === names.line ? NAME_STATES : 1;
-      const next = new Int16Array(line.length * G * C).fill(-1);
-      line.forEach((slot, n) => {
-        const inNames = l === names.line && n >= names.start && n < names.end;
-        for (let g = 0; g < G; g++) {
-          for (let k = 0; k < C; k++) {
-            if (k === blank || !fits(slot, charOf(k))) continue;
-            next[(n * G + g) * C + k] = inNames ? nameStep(g, charOf(k)) : g;
-          }
-        }
-      });
-      return { states: G, next };
-    });
-    GRAMMARS.set(key, grammars);
-  }
-  return grammars;
 }
 
 /** Lines to read in a warped view of the photo. */
@@ -327,10 +278,10 @@ export class DocumentReader {
     let best: { type: DocumentType; positions: PositionRead[][]; logProb: number } | undefined;
     for (const type of candidates) {
       const grammar = mrzGrammar(type, reader.spec.alphabet, reader.spec.blank);
-      const reads = view.probs.map((p, line) => decodeFixedLength(p.probs, p.steps, p.classes, reader.spec.alphabet, MRZ_SHAPES[type].length, reader.spec.blank, 4, grammar[line]));
-      if (reads.some((r) => r === null)) continue;
-      const logProb = (reads as FixedRead[]).reduce((a, r) => a + r.logProb, 0) + (type === detected ? 1e-6 : 0);
-      if (!best || logProb > best.logProb) best = { type, positions: (reads as FixedRead[]).map((r) => r.positions), logProb };
+      const decoded = view.probs.map((p, line) => decodeFixedLength(p.probs, p.steps, p.classes, reader.spec.alphabet, MRZ_SHAPES[type].length, reader.spec.blank, 4, grammar[line]));
+      if (!decoded.every((r): r is FixedRead => r !== null)) continue;
+      const logProb = decoded.reduce((a, r) => a + r.logProb, 0) + (type === detected ? 1e-6 : 0);
+      if (!best || logProb > best.logProb) best = { type, positions: decoded.map((r) => r.positions), logProb };
     }
     if (!best) {
       const texts = view.probs.map((p) => ctcGreedy(p.probs, p.steps, p.classes, reader.spec.alphabet, reader.spec.blank).map((c) => c.choices[0]!.ch).join(''));

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { decodeFixedLength, type LineGrammar } from '../../inference-server/documents/ctc-fixed.js';
-import { cornersOf, documentsOf, mrzGrammar, mrzLines, type Found } from '../../inference-server/documents/document-reader.js';
+import { cornersOf, documentsOf, mrzLines, type Found } from '../../inference-server/documents/document-reader.js';
+import { mrzGrammar } from '../../inference-server/documents/mrz-grammar.js';
 import { apply, homography, rectGeometry, rectify, type Quad } from '../../inference-server/documents/rectify.js';
 
 /** Softmax-like rows: each frame puts `p` on one class and spreads the rest. */
