@@ -6,13 +6,13 @@
  * Needs root (network namespaces, mounts, cgroups), runc and iptables from Debian, and the
  * project's images in podman's storage (`npm run images`). `npm run test:e2e` runs only these.
  */
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { GROUP, PLURAL, VERSION, type ModelService } from '../../crds/modelservice.js';
+import { GROUP, PLURAL, VERSION } from '../../crds/modelservice.js';
 import { BUNDLED_MODEL_FILES } from '../../contract/pod-layout.js';
 import { REPO_ROOT } from '../cluster/paths.js';
 import { NODE_LABEL, NODE_LABEL_VALUE, NODE_NAME, STORAGE_CLASS } from '../cluster/realnode/node.js';
@@ -407,12 +407,13 @@ describe('@integration @e2e a real node', function () {
       let newReadyAt = 0;
       const custom = c.kubeConfig.makeApiClient(CustomObjectsApi);
       // A new model: the same detector, now downloaded from the file server with its digest.
-      const cur = (await readModelService(c.kubeConfig, ns, 'rolling')) as ModelService;
+      // A merge patch, not read-then-replace: the operator writes the object's status meanwhile,
+      // and a replace with the resourceVersion read before that is refused with 409 Conflict.
       const model = { uri: `${files}/models/plate-detector.onnx`, sha256: sha256(await readFile(plateDetector)) };
-      await custom.replaceNamespacedCustomObject({
-        group: GROUP, version: VERSION, plural: PLURAL, namespace: ns, name: 'rolling',
-        body: { ...cur, spec: { ...cur.spec, model } },
-      });
+      await custom.patchNamespacedCustomObject(
+        { group: GROUP, version: VERSION, plural: PLURAL, namespace: ns, name: 'rolling', body: { spec: { model } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
       try {
         await eventually('the rollout', READY_MS * 2, async () => {
           const pods = await podsOf(c.kubeConfig, ns, 'app.kubernetes.io/instance=rolling');
