@@ -35,6 +35,20 @@ export function classChar(alphabet: string, blank: number, k: number): string {
 }
 
 /**
+ * Scratch for the decoding, kept between calls and grown to the largest line seen: the back-pointer
+ * table of a names line is steps x 45 positions x 7 states x 38 classes (4.6 MB), and a document
+ * whose candidates fail their checks decodes dozens of lines. Decoding is synchronous, so one set
+ * serves every request.
+ */
+const scratch = { back: new Int32Array(0), score: new Float64Array(0), lp: new Float64Array(0) };
+function scratchFor(backLen: number, scoreLen: number, lpLen: number) {
+  if (scratch.back.length < backLen) scratch.back = new Int32Array(backLen);
+  if (scratch.score.length < 2 * scoreLen) scratch.score = new Float64Array(2 * scoreLen);
+  if (scratch.lp.length < lpLen) scratch.lp = new Float64Array(lpLen);
+  return scratch;
+}
+
+/**
  * probs: [steps][classes] softmax rows; blank: the blank's index; alphabet: the characters of the
  * other classes in order. Null when the line cannot have that many characters (too few frames) or
  * the grammar admits no path.
@@ -50,12 +64,14 @@ export function decodeFixedLength(probs: Float32Array, steps: number, classes: n
   const S = N * G * C;
   const at = (n: number, g: number, c: number) => (n * G + g) * C + c;
   const NEG = -Infinity;
-  const lp = new Float64Array(steps * C);
-  for (let i = 0; i < lp.length; i++) lp[i] = Math.log(Math.max(probs[i]!, 1e-30));
-  // score[t][n][g][c], back[t][n][g][c] = the previous state, packed as at()
-  let prev = new Float64Array(S).fill(NEG);
-  let cur = new Float64Array(S).fill(NEG);
-  const back = new Int32Array(steps * S).fill(-1);
+  const mem = scratchFor(steps * S, S, steps * C);
+  const lp = mem.lp;
+  for (let i = 0; i < steps * C; i++) lp[i] = Math.log(Math.max(probs[i]!, 1e-30));
+  // score[t][n][g][c], back[t][n][g][c] = the previous state, packed as at(). back is not cleared:
+  // the walk back only visits states scored in this call, and every one of those was written.
+  let prev = mem.score.subarray(0, S).fill(NEG);
+  let cur = mem.score.subarray(S, 2 * S).fill(NEG);
+  const back = mem.back;
   prev[at(0, 0, blank)] = lp[blank]!;
   for (let k = 0; k < C; k++) {
     if (k === blank || N <= 1) continue;
@@ -66,7 +82,11 @@ export function decodeFixedLength(probs: Float32Array, steps: number, classes: n
     cur.fill(NEG);
     const row = t * C;
     const from = t * S;
-    for (let n = 0; n < N; n++) {
+    // Only n that can still be reached by t and still reach `length` by the last frame (one new
+    // character a frame at most); the others stay -Infinity.
+    const nLo = Math.max(0, length - (steps - 1 - t));
+    const nHi = Math.min(length, t + 1);
+    for (let n = nLo; n <= nHi; n++) {
       for (let g = 0; g < G; g++) {
         // blank at t: from any symbol at (t-1, n, g)
         let bestPrev = NEG;
@@ -78,10 +98,10 @@ export function decodeFixedLength(probs: Float32Array, steps: number, classes: n
             bestPrevC = c;
           }
         }
-        if (bestPrevC >= 0 && bestPrev > NEG) {
-          cur[at(n, g, blank)] = bestPrev + lp[row + blank]!;
-          back[from + at(n, g, blank)] = at(n, g, bestPrevC);
-        }
+        // no path is in (n, g) at t-1: nothing to extend (most (n, g) of a names line are dead)
+        if (bestPrev === NEG) continue;
+        cur[at(n, g, blank)] = bestPrev + lp[row + blank]!;
+        back[from + at(n, g, blank)] = at(n, g, bestPrevC);
         if (n === 0) continue;
         // the same character continues (same state)
         for (let k = 0; k < C; k++) {

@@ -70,6 +70,17 @@ describe('fixed-length CTC decoding', () => {
     expect(read(mrzGrammar('TD3', alpha, 0)[0])).to.equal('P<UTORIBEIRO<LUIS<MARIA<<<<<<<<<<<<<<<<<<<<<');
   });
 
+  it('reads a line the same after a larger one was decoded (its scratch is reused, not cleared)', () => {
+    const small = () => decodeFixedLength(frames([2, 0, 1, 0, 3, 0, 2, 0, 3], 4), 9, 4, alphabet, 4);
+    const before = small();
+    const alpha = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ<';
+    const line = 'P<UTORIBEIRO<<LUIS<MARIA<<<<<<<<<<<<<<<<<<<<';
+    const big = frames([...line].flatMap((ch) => [alpha.indexOf(ch) + 1, 0]), alpha.length + 1);
+    const read = decodeFixedLength(big, 2 * line.length, alpha.length + 1, alpha, 44, 0, 4, mrzGrammar('TD3', alpha, 0)[0]);
+    expect(read!.positions.map((p) => p[0]!.ch).join('')).to.equal(line);
+    expect(small()).to.deep.equal(before);
+  });
+
   it('refuses a length the frames cannot hold', () => {
     expect(decodeFixedLength(frames([1, 2], 4), 2, 4, alphabet, 3)).to.equal(null);
   });
