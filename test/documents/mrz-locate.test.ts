@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { blockQuad, lineQuad, locateMrz } from '../../inference-server/documents/mrz-locate.js';
+import { blockQuad, lineQuad, locateMrz, locateMrzAll, type LocatedMrz, type MrzLineBand } from '../../inference-server/documents/mrz-locate.js';
 import type { Point } from '../../inference-server/documents/rectify.js';
 
 const DOCS = join(import.meta.dirname, '..', 'fixtures', 'documents');
@@ -19,6 +19,21 @@ const aabb = (pts: Point[]) => ({
   x2: Math.max(...pts.map((p) => p[0])), y2: Math.max(...pts.map((p) => p[1])),
 });
 const dist = (a: Point, b: Point) => Math.hypot(a[0] - b[0], a[1] - b[1]);
+
+/** Whether `lines` lie on the fixture's MRZ lines: each end within half a line height of the truth. */
+function onTruth(m: LocatedMrz, lines: MrzLineBand[], truth: Point[][]): string[] {
+  const wrong: string[] = [];
+  if (lines.length !== truth.length) return [`${lines.length} lines, not ${truth.length}`];
+  const mid = (a: Point, b: Point): Point => [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2];
+  lines.forEach((line, i) => {
+    const q = lineQuad(m, line);
+    const t = truth[i]!;
+    const lineHeight = dist(t[0]!, t[3]!);
+    if (dist(mid(q[0], q[3]), mid(t[0]!, t[3]!)) >= lineHeight / 2) wrong.push(`line ${i + 1} start`);
+    if (dist(mid(q[1], q[2]), mid(t[1]!, t[2]!)) >= lineHeight / 2) wrong.push(`line ${i + 1} end`);
+  });
+  return wrong;
+}
 
 describe('locating the MRZ lines on a photo, without the corners', () => {
   it('finds each fixture\'s lines along their own direction: angle within a degree, line ends within half a line height', async () => {
@@ -44,6 +59,23 @@ describe('locating the MRZ lines on a photo, without the corners', () => {
         expect(dist(mid(q[1], q[2]), mid(truth[1]!, truth[2]!)), `${t.file} line ${i + 1} end`).to.be.below(lineHeight / 2);
       });
     }
+  });
+
+  it('finds the MRZ at a rival direction when papers beside the card line up better in the marked region', async () => {
+    // A residence permit on two printed sheets: in the region the server marks (the MRZ's box and a
+    // block height above and below), the sheets' lines are sharper than the MRZ's, at 45 degrees.
+    const t = JSON.parse(await readFile(join(DOCS, 'beside-papers.json'), 'utf8')) as Truth;
+    const img = await sharp(join(DOCS, t.file)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    const px = new Uint8Array(img.data);
+    const mrz = aabb(t.mrzQuads.flat());
+    const w = mrz.x2 - mrz.x1;
+    const h = mrz.y2 - mrz.y1;
+    const hint = { x1: mrz.x1 - 0.1 * w, y1: mrz.y1 - h, x2: mrz.x2 + 0.1 * w, y2: mrz.y2 + h };
+    const on = (m: LocatedMrz) => m.groups.some((g) => onTruth(m, g, t.mrzQuads).length === 0);
+    const first = locateMrz(px, img.info.width, img.info.height, hint, aabb(t.corners))!;
+    expect(on(first), 'the sharpest direction is the sheets\'').to.equal(false);
+    const all = [...locateMrzAll(px, img.info.width, img.info.height, hint, aabb(t.corners))];
+    expect(all.some(on), `a rival direction has the MRZ's lines; directions: ${all.map((m) => (m.angle * 180 / Math.PI).toFixed(1)).join(', ')}`).to.equal(true);
   });
 
   it('turns the block half a turn for an upside-down document, the corner order kept', () => {
