@@ -129,7 +129,7 @@ const ANGLE_RIVAL = 0.6;
 /** ...at most this many, this far apart. */
 const MAX_ANGLES = 6;
 const ANGLE_APART = 4 * DEG;
-/** How far the likeliest group's own direction is looked for from the region's. */
+/** How far a line group's own direction is looked for from the direction it was found at. */
 const REFINE_SPAN = 4 * DEG;
 /** The groups of a direction, nearest the hint first, measured again at their own direction. */
 const REFINED_GROUPS = 6;
@@ -223,7 +223,7 @@ function sharpest(xs: Float32Array, ys: Float32Array, half: number, from: number
   return best;
 }
 
-/** The direction at which the strokes of a located MRZ's likeliest group line up best, within a few degrees of `angle`. */
+/** The direction at which the strokes of one line group of `m` line up best, within REFINE_SPAN of `m`'s. */
 function groupDirection(docStrokes: ReturnType<typeof strokes>, m: LocatedMrz, g: MrzLineBand[]): number {
   const { xs, ys } = docStrokes;
   const angle = m.angle;
@@ -232,7 +232,8 @@ function groupDirection(docStrokes: ReturnType<typeof strokes>, m: LocatedMrz, g
   const pad = 0.5 * Math.max(...g.map((l) => l.bottom - l.top));
   const top = Math.min(...g.map((l) => l.top)) - pad;
   const bottom = Math.max(...g.map((l) => l.bottom)) + pad;
-  // the lines' extents were measured unsheared: the band's own along-range, loosely
+  // the lines' ends are in the unsheared frame: widened by the shear's reach across the band, so the
+  // leaning glyphs at either end keep their strokes
   const start = Math.min(...g.map((l) => l.start)) - Math.abs(m.shear) * (bottom - top);
   const end = Math.max(...g.map((l) => l.end)) + Math.abs(m.shear) * (bottom - top);
   const gx: number[] = [];
