@@ -34,6 +34,13 @@ export const MRZ_ON_PHOTO_MIN_SCORE = 0.3;
  * documents whose earlier candidates fail their checks pay for the later ones.
  */
 export const MRZ_READS_ON_PHOTO = 12;
+/**
+ * A valid MRZ read with a log probability per character at least this high ends the search for
+ * candidates (MrzChoice). Held-out seed 3, 150 photos: never stopping early on an unsure read took
+ * MRZ valid and every field exact from 86.0 to 88.0 % at -0.05 (86.7 % at -0.1); seed 4, 200
+ * photos: 83.5 to 86.5 %. CPU per document 792 -> 1,332 ms (median in the server 374 -> 580 ms).
+ */
+export const MRZ_SURE = -0.05;
 export const REQUIRED_CLASSES = [...DOCUMENT_CLASSES, ...CORNER_CLASSES, MRZ_LINE_CLASS, ...Object.values(FIELD_CLASSES)];
 
 export interface Found {
@@ -145,6 +152,32 @@ interface MrzRead {
   parsed: ParsedMrz | undefined;
   /** characters the check-digit correction changed */
   corrected: number;
+  /** the decoded path's log probability per character (how sure the reader was of the whole MRZ) */
+  certainty?: number;
+}
+
+/**
+ * Which of the candidate reads of one MRZ to report. A valid read ends the search when the reader
+ * was sure of it (MRZ_SURE); one it was unsure of is kept while the other candidates are read, and
+ * the surest valid read is reported: no check digit covers the names, the issuing state or the
+ * document code, so a valid MRZ read from a poor view can still be wrong there. Without a valid
+ * read, the first read is reported, for what it is worth.
+ */
+export class MrzChoice<R> {
+  private first?: R;
+  private valid?: { read: R; certainty: number };
+
+  /** True when the search may stop: `read` is valid and sure. */
+  offer(read: R, valid: boolean, certainty: number): boolean {
+    this.first ??= read;
+    if (!valid) return false;
+    if (!this.valid || certainty > this.valid.certainty) this.valid = { read, certainty };
+    return certainty >= MRZ_SURE;
+  }
+
+  get best(): R | undefined {
+    return this.valid?.read ?? this.first;
+  }
 }
 
 export class DocumentReader {
@@ -226,7 +259,7 @@ export class DocumentReader {
     const gy = 1.0 * (u.y2 - u.y1);
     const gx = 0.1 * (u.x2 - u.x1);
     const frames = locateMrzAll(pixels, width, height, { x1: u.x1 - gx, y1: u.y1 - gy, x2: u.x2 + gx, y2: u.y2 + gy }, grown(doc.box, 0.03));
-    let first: MrzRead | undefined;
+    const choice = new MrzChoice<MrzRead>();
     let reads = 0;
     // The sharpest direction's candidates upright, then upside down; then the other directions'
     // upright, each located only when the ones before failed; at most MRZ_READS_ON_PHOTO in all.
@@ -234,20 +267,19 @@ export class DocumentReader {
     for (const frame of frames) {
       for (const flipped of primary ? [false, true] : [false]) {
         for (const group of frame.groups) {
-          if (reads++ >= MRZ_READS_ON_PHOTO) return first;
+          if (reads++ >= MRZ_READS_ON_PHOTO) return choice.best;
           // two views of the block: warped by the lines' measured perspective (right more often), then
           // as the band of their mean direction. Their reads averaged position by position made no
           // more MRZs right and two more valid with a wrong name (held-out 150), so they are not.
           for (const lines of [group, group.map((l) => ({ ...l, ends: undefined }))]) {
             const read = this.decideMrz(await this.readView(this.mrzView(pixels, width, height, frame, lines, flipped)), detected, today);
-            if (read?.parsed?.valid) return read;
-            first ??= read;
+            if (read && choice.offer(read, read.parsed?.valid ?? false, read.certainty ?? -Infinity)) return choice.best;
           }
         }
       }
       primary = false;
     }
-    return first;
+    return choice.best;
   }
 
   /** The block of `lines` warped upright, and the lines' boxes in it (top to bottom as the view reads). */
@@ -296,7 +328,8 @@ export class DocumentReader {
       return { lines: texts, parsed: undefined, corrected: 0 };
     }
     const c = correctMrz(best.type, best.positions, today);
-    return { lines: c.parsed.lines, parsed: c.parsed, corrected: c.changed };
+    const chars = MRZ_SHAPES[best.type].length * best.positions.length;
+    return { lines: c.parsed.lines, parsed: c.parsed, corrected: c.changed, certainty: best.logProb / chars };
   }
 
   private async readFields(pixels: Uint8Array, width: number, height: number, found: Found[]): Promise<VizTexts> {
