@@ -38,7 +38,7 @@ export const MRZ_READS_ON_PHOTO = 12;
  * A valid MRZ read with a log probability per character at least this high ends the search for
  * candidates (MrzChoice). Held-out seed 3, 150 photos: never stopping early on an unsure read took
  * MRZ valid and every field exact from 86.0 to 88.0 % at -0.05 (86.7 % at -0.1); seed 4, 200
- * photos: 83.5 to 86.5 %. CPU per document 792 -> 1,332 ms (median in the server 374 -> 580 ms).
+ * photos: 83.5 to 86.5 %. CPU per document 792 -> 1,303 ms (median in the server 374 -> 499 ms).
  */
 export const MRZ_SURE = -0.05;
 export const REQUIRED_CLASSES = [...DOCUMENT_CLASSES, ...CORNER_CLASSES, MRZ_LINE_CLASS, ...Object.values(FIELD_CLASSES)];

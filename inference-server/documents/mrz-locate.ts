@@ -200,7 +200,7 @@ export function* locateMrzAll(pixels: Uint8Array, width: number, height: number,
   const tried = [...angles];
   for (const m of located) {
     for (const g of m.groups.slice(0, REFINED_GROUPS)) {
-      const own = groupDirection(docStrokes, m, g);
+      const own = groupDirection(docStrokes, docHalf, m, g);
       if (tried.some((a) => Math.abs(a - own) <= 0.15 * DEG)) continue;
       tried.push(own);
       const r = linesAt(docStrokes, docHalf, hinted, own, maxLines);
@@ -224,7 +224,7 @@ function sharpest(xs: Float32Array, ys: Float32Array, half: number, from: number
 }
 
 /** The direction at which the strokes of one line group of `m` line up best, within REFINE_SPAN of `m`'s. */
-function groupDirection(docStrokes: ReturnType<typeof strokes>, m: LocatedMrz, g: MrzLineBand[]): number {
+function groupDirection(docStrokes: ReturnType<typeof strokes>, docHalf: number, m: LocatedMrz, g: MrzLineBand[]): number {
   const { xs, ys } = docStrokes;
   const angle = m.angle;
   const s = Math.sin(angle);
@@ -249,10 +249,8 @@ function groupDirection(docStrokes: ReturnType<typeof strokes>, m: LocatedMrz, g
   if (gx.length < 50) return angle;
   const fx = Float32Array.from(gx);
   const fy = Float32Array.from(gy);
-  let radius = 0;
-  for (let i = 0; i < fx.length; i++) radius = Math.max(radius, Math.hypot(fx[i]!, fy[i]!));
-  const half = Math.ceil(radius) + 1;
-  return sharpest(fx, fy, half, angle - REFINE_SPAN, angle + REFINE_SPAN);
+  // a subset of the document's strokes: the document's profile half-width holds every one of them
+  return sharpest(fx, fy, docHalf, angle - REFINE_SPAN, angle + REFINE_SPAN);
 }
 
 /** The candidate MRZs (line groups) of the document's strokes at one direction. */
