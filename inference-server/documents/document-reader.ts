@@ -6,7 +6,7 @@ import { ctcGreedy } from '../ocr/ctc.js';
 import { correctMrz, type PositionRead } from './mrz-correct.js';
 import { mrzGrammar } from './mrz-grammar.js';
 import { MRZ_SHAPES, parseMrz, type DocumentType, type MrzChecks, type ParsedMrz } from './mrz.js';
-import { blockQuad, lineQuad, locateMrzAll, type LocatedMrz, type MrzLineBand } from './mrz-locate.js';
+import { blockQuad, commonExtent, lineQuad, locateMrzAll, type LocatedMrz, type MrzLineBand } from './mrz-locate.js';
 import { apply, rectify, type Point, type Quad } from './rectify.js';
 
 /**
@@ -271,7 +271,12 @@ export class DocumentReader {
           // two views of the block: warped by the lines' measured perspective (right more often), then
           // as the band of their mean direction. Their reads averaged position by position made no
           // more MRZs right and two more valid with a wrong name (held-out 150), so they are not.
-          for (const lines of [group, group.map((l) => ({ ...l, ends: undefined }))]) {
+          // A third when the lines' extents differ: the lines cut to the stretch they share
+          // (commonExtent), its read competing with the others by certainty (MrzChoice). Held-out
+          // seed 3: 91.3 -> 93.3 %, seed 4: 87.0 -> 87.5 % (three right, two TD1 names a letter off
+          // at a cut start). Tried only when the first two gave no valid MRZ, seed 4 stayed at 87.0 %.
+          const common = commonExtent(group);
+          for (const lines of [group, group.map((l) => ({ ...l, ends: undefined })), ...(common ? [common] : [])]) {
             const read = this.decideMrz(await this.readView(this.mrzView(pixels, width, height, frame, lines, flipped)), detected, today);
             if (read && choice.offer(read, read.parsed?.valid ?? false, read.certainty ?? -Infinity)) return choice.best;
           }

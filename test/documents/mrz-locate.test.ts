@@ -2,8 +2,9 @@ import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { blockQuad, lineQuad, locateMrz, locateMrzAll, type LocatedMrz, type MrzLineBand } from '../../inference-server/documents/mrz-locate.js';
+import { blockQuad, commonExtent, lineQuad, locateMrz, locateMrzAll, type LocatedMrz, type MrzLineBand } from '../../inference-server/documents/mrz-locate.js';
 import type { Point } from '../../inference-server/documents/rectify.js';
+import type { Box } from '../../inference-server/ocr/crop.js';
 
 const DOCS = join(import.meta.dirname, '..', 'fixtures', 'documents');
 
@@ -76,6 +77,33 @@ describe('locating the MRZ lines on a photo, without the corners', () => {
     expect(on(first), 'the sharpest direction is the sheets\'').to.equal(false);
     const all = [...locateMrzAll(px, img.info.width, img.info.height, hint, aabb(t.corners))];
     expect(all.some(on), `a rival direction has the MRZ's lines; directions: ${all.map((m) => (m.angle * 180 / Math.PI).toFixed(1)).join(', ')}`).to.equal(true);
+  });
+
+  it('cuts the lines to the stretch they share when one runs on past the others', async () => {
+    // A passport whose first line is found starting 70 px early, where the document's edge lies
+    // along it: read so, it came out valid with a wrong name (KLEINV, MAXIMILIAN<C).
+    const t = JSON.parse(await readFile(join(DOCS, 'line-runs-on.json'), 'utf8')) as Truth & { detected: Record<'document' | 'mrzLines', Box> };
+    const img = await sharp(join(DOCS, t.file)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    // the regions the server gives the locator (document-reader.ts readMrzOnPhoto) from the detector's boxes
+    const { document: d, mrzLines: u } = t.detected;
+    const hint = { x1: u.x1 - 0.1 * (u.x2 - u.x1), y1: u.y1 - (u.y2 - u.y1), x2: u.x2 + 0.1 * (u.x2 - u.x1), y2: u.y2 + (u.y2 - u.y1) };
+    const doc = { x1: d.x1 - 0.03 * (d.x2 - d.x1), y1: d.y1 - 0.03 * (d.y2 - d.y1), x2: d.x2 + 0.03 * (d.x2 - d.x1), y2: d.y2 + 0.03 * (d.y2 - d.y1) };
+    const m = locateMrz(new Uint8Array(img.data), img.info.width, img.info.height, hint, doc)!;
+    const group = m.groups.find((g) => g.length === 2 && onTruth(m, g, t.mrzQuads).length > 0 && onTruth(m, g, t.mrzQuads).every((e) => e.includes('line 1 start')));
+    expect(group, `a group whose only fault is line 1's start: ${m.groups.map((g) => onTruth(m, g, t.mrzQuads).join('; ')).join(' / ')}`).to.not.equal(undefined);
+    const cut = commonExtent(group!);
+    expect(cut, 'the lines differ by more than half a line height').to.not.equal(undefined);
+    expect(onTruth(m, cut!, t.mrzQuads)).to.deep.equal([]);
+  });
+
+  it('leaves lines that start and end together as they are', () => {
+    const line = (top: number, start: number, end: number): MrzLineBand => ({ top, bottom: top + 10, start, end });
+    expect(commonExtent([line(0, -200, 200), line(14, -197, 204)])).to.equal(undefined);
+    const cut = commonExtent([line(0, -200, 200), line(14, -230, 260), line(28, -199, 201)]);
+    expect(cut?.map((l) => [l.start, l.end])).to.deep.equal([[-199, 200], [-199, 200], [-199, 200]]);
+    // a measured slant is kept along the cut line
+    const slanted: MrzLineBand = { top: 0, bottom: 10, start: -100, end: 100, ends: { topStart: -2, topEnd: 2, bottomStart: 8, bottomEnd: 12 } };
+    expect(commonExtent([slanted, line(14, -50, 100)])?.[0]?.ends).to.deep.equal({ topStart: -1, topEnd: 2, bottomStart: 9, bottomEnd: 12 });
   });
 
   it('turns the block half a turn for an upside-down document, the corner order kept', () => {
