@@ -3,8 +3,9 @@ keeps only the ONNX: BN is folded into the convolutions, the anchors are constan
 
     .venv/bin/python training/detector_init.py --imgsz 640 --out /tmp/plate-detector-640.onnx
 
-Used by train.py --init-onnx to fine-tune from the shipped detector, and alone to re-export it at
-another input size (the network is fully convolutional; the anchors are in pixels).
+Used by train.py --init-onnx to fine-tune from the shipped detector (load_onnx, then calibrate_bn),
+and alone to re-export it at another input size (the network is fully convolutional; the anchors
+are in pixels).
 """
 from __future__ import annotations
 
@@ -70,6 +71,32 @@ def load_onnx(path: Path, cfg: str = "yolov5n.yaml", fused: bool = False) -> Det
     model.names = train.NAMES
     model.eval()
     return model.fuse() if fused else model
+
+
+def calibrate_bn(model: DetectionModel, imgs: np.ndarray) -> None:
+    """Makes an unfused load_onnx model compute in training mode what it computes in eval mode. A
+    batch norm in training normalises by the batch's own statistics, so the identity set by
+    load_onnx would turn into a whitening and wreck the folded weights on the first step: each BN
+    instead gets gamma = std and beta = mean + folded bias of its conv's output measured on `imgs`
+    (NCHW uint8, e.g. 64 training images), and those statistics as its running ones."""
+    stats = {}
+    hooks = []
+    for mod in model.modules():
+        if isinstance(mod, Conv):
+            def hook(m, inp, out, conv=mod):
+                stats[conv] = (out.detach().mean((0, 2, 3)), out.detach().std((0, 2, 3)).clamp_min(1e-3))
+            hooks.append(mod.conv.register_forward_hook(hook))
+    model.eval()
+    with torch.no_grad():
+        model(torch.from_numpy(imgs).float() / 255)
+    for h in hooks:
+        h.remove()
+    with torch.no_grad():
+        for conv, (mean, std) in stats.items():
+            conv.bn.bias.copy_(mean + conv.bn.bias)
+            conv.bn.weight.copy_(std)
+            conv.bn.running_mean.copy_(mean)
+            conv.bn.running_var.copy_(std**2)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 
 Steps: generate the seeded synthetic train/val sets (training/synth.py) -> start a local
 `mlflow server` (sqlite + proxied artifacts under training/mlruns) -> train a YOLOv5n from scratch
+(or fine-tune a shipped detector: --init-onnx models/plate-detector.onnx --lr0 0.002)
 with the yolov5 package's own model, loss, anchors, EMA, optimizer and NMS (a compact loop instead of
 yolov5/train.py, which wants network access and a heavy logger stack) -> log params and per-epoch
 metrics -> export the best EMA weights to ONNX (static shape, opset 12, original anchor-based output
@@ -245,6 +246,10 @@ def parse_args():
     ap.add_argument("--opset", type=int, default=12)
     ap.add_argument("--smoke", action="store_true", help="tiny data, 1 epoch: checks the pipeline")
     ap.add_argument("--run-name", default=None)
+    ap.add_argument("--init-onnx", type=Path, default=None,
+                    help="fine-tune from a detector's ONNX (e.g. models/plate-detector.onnx): its weights and anchors, "
+                         "no warmup of the biases")
+    ap.add_argument("--lr0", type=float, default=None, help="peak learning rate (default: yolov5's 0.01; fine-tuning: lower)")
     a = ap.parse_args()
     if a.smoke:
         a.train_n, a.val_n, a.epochs = min(a.train_n, 64), min(a.val_n, 32), 1
@@ -275,19 +280,31 @@ def main():
     log(f"cached {len(tr_imgs)} train / {len(va_imgs)} val images at {a.imgsz} ({tr_imgs.nbytes / 1e9:.1f} GB)")
 
     # 2. model: yolov5n from its yaml, 1 class, anchors evolved on our labels (yolov5 autoanchor)
-    cfg = Path(yolov5.__file__).parent / "models" / a.cfg
-    model = DetectionModel(str(cfg), ch=3, nc=1).to(device)
-    det = model.model[-1]
-    ds = types.SimpleNamespace(shapes=np.full((len(tr_imgs), 2), a.imgsz, np.float32),
-                               labels=[np.c_[l[:, :1], (l[:, 1:3] + l[:, 3:5]) / 2 / a.imgsz,
-                                             (l[:, 3:5] - l[:, 1:3]) / a.imgsz] for l in tr_labels])
-    anchors = kmean_anchors(ds, n=det.anchors.numel() // 2, img_size=a.imgsz, thr=HYP["anchor_t"], gen=1000, verbose=False)
-    anchors = torch.tensor(anchors, device=device, dtype=torch.float32).view_as(det.anchors)
-    det.anchors[:] = anchors / det.stride.to(device).view(-1, 1, 1)
-    check_anchor_order(det)
+    hyp = dict(HYP)
+    if a.lr0:
+        hyp["lr0"] = a.lr0
+    if a.init_onnx:
+        # the shipped detector's weights and anchors; a warmup from bias LR 0.1 would undo what it learnt
+        import detector_init
+
+        model = detector_init.load_onnx(a.init_onnx, a.cfg)
+        detector_init.calibrate_bn(model, tr_imgs[:64])
+        model = model.to(device)
+        det = model.model[-1]
+        hyp["warmup_bias_lr"], hyp["warmup_momentum"], hyp["warmup_epochs"] = hyp["lr0"], hyp["momentum"], 0.0
+    else:
+        cfg = Path(yolov5.__file__).parent / "models" / a.cfg
+        model = DetectionModel(str(cfg), ch=3, nc=1).to(device)
+        det = model.model[-1]
+        ds = types.SimpleNamespace(shapes=np.full((len(tr_imgs), 2), a.imgsz, np.float32),
+                                   labels=[np.c_[l[:, :1], (l[:, 1:3] + l[:, 3:5]) / 2 / a.imgsz,
+                                                 (l[:, 3:5] - l[:, 1:3]) / a.imgsz] for l in tr_labels])
+        anchors = kmean_anchors(ds, n=det.anchors.numel() // 2, img_size=a.imgsz, thr=HYP["anchor_t"], gen=1000, verbose=False)
+        anchors = torch.tensor(anchors, device=device, dtype=torch.float32).view_as(det.anchors)
+        det.anchors[:] = anchors / det.stride.to(device).view(-1, 1, 1)
+        check_anchor_order(det)
     log(f"anchors (px at {a.imgsz}): {(det.anchors * det.stride.view(-1, 1, 1)).round().view(-1, 2).tolist()}")
     nl = det.nl
-    hyp = dict(HYP)
     hyp["box"] *= 3 / nl
     hyp["cls"] *= 1 / 80 * 3 / nl
     hyp["obj"] *= (a.imgsz / 640) ** 2 * 3 / nl
@@ -332,7 +349,7 @@ def main():
             g = torch.Generator(device=device).manual_seed(a.seed)
             gcpu = torch.Generator().manual_seed(a.seed)
             nb = math.ceil(len(tr_imgs) / a.batch)
-            nw = max(round(hyp["warmup_epochs"] * nb), 100)
+            nw = max(round(hyp["warmup_epochs"] * nb), 100) if hyp["warmup_epochs"] > 0 else 0
             best, best_ep, last_opt_step = -1.0, -1, -1
             rows = []
             t_train = time.time()
@@ -345,7 +362,7 @@ def main():
                 optimizer.zero_grad()
                 for i in range(nb):
                     ni = i + nb * epoch
-                    if ni <= nw:  # warmup, as yolov5
+                    if nw and ni <= nw:  # warmup, as yolov5
                         xi = [0, nw]
                         accumulate = max(1, np.interp(ni, xi, [1, nbs / a.batch]).round())
                         for j, x in enumerate(optimizer.param_groups):
@@ -410,7 +427,7 @@ def main():
                        "onnx_mb": round(size_mb, 2), "imgsz": a.imgsz, "device": gpu or platform.processor() or "cpu",
                        "data_s": round(t_data), "train_s": round(t_train), "train_images": len(tr_imgs),
                        "train_plates": tr_meta["plates"], "val_images": len(va_imgs), "val_plates": va_meta["plates"],
-                       "formats": tr_meta["formats"], "fonts": tr_meta["fonts"], "font_packages": tr_meta["fontPackages"]}
+                       "systems": tr_meta["systems"], "fonts": tr_meta["fonts"], "font_packages": tr_meta["fontPackages"]}
             mlflow.log_metrics({f"best/{k}": v for k, v in final.items()} | {"onnx_mb": size_mb, "best_epoch": best_ep})
             mlflow.log_artifact(str(onnx_path), "model")
             mlflow.log_artifact(str(out / "plate-detector.onnx.sha256"), "model")
