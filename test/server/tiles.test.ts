@@ -93,8 +93,9 @@ describe('detection tiles: a small plate in a large photo, through the server', 
     return { jpeg, plate: { x1: 1300 + b.x1 * scale, y1: 900 + b.y1 * scale, x2: 1300 + b.x2 * scale, y2: 900 + b.y2 * scale } };
   }
 
-  it('a plate of 0.4 % of the photo: the whole image finds nothing; with 2x2 tiles the plate is found where it is and read', async () => {
-    const { jpeg, plate } = await photoWithSmallPlate(0.004);
+  it('a plate of 0.15 % of the photo: the whole image finds nothing; with 2x2 tiles the plate is found where it is and read', async () => {
+    // the bundled detector finds this plate in the whole image from 0.2 % of the photo up
+    const { jpeg, plate } = await photoWithSmallPlate(0.0015);
     const ocr = { enabled: true, workers: 1, classes: { plate: plateOcr(READER) } };
 
     s = await startTestServer({ model: { path: DETECTOR }, ocr });
@@ -112,12 +113,16 @@ describe('detection tiles: a small plate in a large photo, through the server', 
   });
 
   it('a plate the whole image sees is returned once, with tiles as without', async () => {
+    // At the default confidence a tile also answers a headlight (score 0.32), another object: what
+    // this test is about is the plate, which must not come back twice.
+    const detect = '/v1/detect?confidence=0.5';
     s = await startTestServer({ model: { path: DETECTOR } });
-    const plain = await request(s.url).post('/v1/detect').set('Content-Type', 'image/jpeg').send(readFileSync(SMOKE)).expect(200);
+    const plain = await request(s.url).post(detect).set('Content-Type', 'image/jpeg').send(readFileSync(SMOKE)).expect(200);
     await s.shutdown();
+    expect(plain.body.detections).to.have.length(1);
     // the smoke photo (960x540) is larger than the 416 input, so it is tiled
     s = await startTestServer({ model: { path: DETECTOR, tiles: { grid: 3, overlap: 0.3 } } });
-    const tiled = await request(s.url).post('/v1/detect').set('Content-Type', 'image/jpeg').send(readFileSync(SMOKE)).expect(200);
+    const tiled = await request(s.url).post(detect).set('Content-Type', 'image/jpeg').send(readFileSync(SMOKE)).expect(200);
     expect(tiled.body.detections).to.deep.equal(plain.body.detections);
   });
 
