@@ -429,8 +429,9 @@ const SAME_EXTENT = 0.5;
  * The group's lines cut to the stretch they all cover, when one runs past the others; else
  * undefined. Every line of an MRZ holds the same number of characters and is printed to its end
  * (fillers are glyphs too), so they start and end together: a line that runs on has taken in a
- * mark or other text beside it (held-out seed 3 photo 31: a passport's line 2 ran 100 px before
- * and 140 px past line 1 into the page, and read squeezed).
+ * mark, the document's edge or other text beside it, and reads squeezed (seed 4 photo 12, the
+ * fixture td3-line-runs-on.jpg: line 1 found from 70 px before line 2, along the passport's edge,
+ * read valid as KLEINV / MAXIMILIAN<C).
  */
 export function commonExtent(lines: MrzLineBand[]): MrzLineBand[] | undefined {
   const start = Math.max(...lines.map((l) => l.start));
