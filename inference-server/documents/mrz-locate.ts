@@ -440,8 +440,8 @@ export function commonExtent(lines: MrzLineBand[]): MrzLineBand[] | undefined {
   const slack = SAME_EXTENT * height;
   if (end - start <= 0 || lines.every((l) => l.start >= start - slack && l.end <= end + slack)) return undefined;
   return lines.map((l) => {
-    if (!l.ends) return { ...l, start, end };
-    const e = l.ends;
+    // the line's edges (measured, else its band) taken at the new ends
+    const e = edges(l);
     const at = (a: number, b: number, x: number) => a + ((b - a) * (x - l.start)) / (l.end - l.start);
     return { ...l, start, end, ends: { topStart: at(e.topStart, e.topEnd, start), topEnd: at(e.topStart, e.topEnd, end), bottomStart: at(e.bottomStart, e.bottomEnd, start), bottomEnd: at(e.bottomStart, e.bottomEnd, end) } };
   });
