@@ -161,22 +161,25 @@ interface MrzRead {
  * was sure of it (MRZ_SURE); one it was unsure of is kept while the other candidates are read, and
  * the surest valid read is reported: no check digit covers the names, the issuing state or the
  * document code, so a valid MRZ read from a poor view can still be wrong there. Without a valid
- * read, the first read is reported, for what it is worth.
+ * read, the surest failing read is reported, for what it is worth: it is the user's best hint of
+ * what the zone says (the first read may be a view of the wrong lines).
  */
 export class MrzChoice<R> {
-  private first?: R;
   private valid?: { read: R; certainty: number };
+  private failing?: { read: R; certainty: number };
 
   /** True when the search may stop: `read` is valid and sure. */
   offer(read: R, valid: boolean, certainty: number): boolean {
-    this.first ??= read;
-    if (!valid) return false;
-    if (!this.valid || certainty > this.valid.certainty) this.valid = { read, certainty };
-    return certainty >= MRZ_SURE;
+    const kept = valid ? this.valid : this.failing;
+    if (!kept || certainty > kept.certainty) {
+      if (valid) this.valid = { read, certainty };
+      else this.failing = { read, certainty };
+    }
+    return valid && certainty >= MRZ_SURE;
   }
 
   get best(): R | undefined {
-    return this.valid?.read ?? this.first;
+    return (this.valid ?? this.failing)?.read;
   }
 }
 
@@ -246,10 +249,9 @@ export class DocumentReader {
 
   /**
    * The MRZ read from the photo itself: the lines located along their own direction inside the
-   * region of the detector's mrz_line boxes (mrz-locate.ts), warped upright, read. The first read
-   * whose check digits all pass is taken, over the candidate line groups (nearest the detector's
-   * MRZ first), upright then upside down, each in two views; else the first read, for what it is
-   * worth (never reported as valid).
+   * region of the detector's mrz_line boxes (mrz-locate.ts), warped upright, read, over the candidate
+   * line groups (nearest the detector's MRZ first), upright then upside down, each in two or three
+   * views, until a valid read the reader is sure of; MrzChoice says which read is reported.
    */
   private async readMrzOnPhoto(pixels: Uint8Array, width: number, height: number, doc: Found, found: Found[], detected: DocumentType, today: Date) {
     const boxes = found.filter((f) => f.class === MRZ_LINE_CLASS && f.score >= MRZ_ON_PHOTO_MIN_SCORE && inside(centre(f.box), doc.box, 0.05));

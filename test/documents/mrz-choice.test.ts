@@ -23,11 +23,20 @@ describe('choosing among the candidate reads of one MRZ', () => {
     expect(c.best).to.equal('valid and sure');
   });
 
-  it('reports the first read when none is valid, and nothing before any read', () => {
+  it('reports the surest failing read when none is valid, and nothing before any read', () => {
     const c = new MrzChoice<string>();
     expect(c.best).to.equal(undefined);
-    c.offer('first', false, sure);
-    c.offer('second', false, sure);
-    expect(c.best).to.equal('first');
+    c.offer('first, garbage', false, unsure - 0.5);
+    expect(c.best).to.equal('first, garbage');
+    c.offer('second, a check digit off', false, unsure);
+    c.offer('third, less sure', false, unsure - 0.1);
+    expect(c.best).to.equal('second, a check digit off');
+  });
+
+  it('prefers any valid read to a surer failing one', () => {
+    const c = new MrzChoice<string>();
+    c.offer('failing, sure', false, sure);
+    c.offer('valid, unsure', true, unsure);
+    expect(c.best).to.equal('valid, unsure');
   });
 });
