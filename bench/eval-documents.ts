@@ -4,12 +4,13 @@
  *
  *   npm run eval:documents -- [--n 300] [--seed 3] [--peer-n 300] [--no-peer] [--concurrency 1]
  *                             [--out reports/eval-documents.json] [--check]
+ *                             [--detector models/document-detector.onnx] [--mrz-reader models/mrz-reader.onnx]
  *
  * 1. Generates (or reuses) the held-out photos with training/documents/generate.py and a seed the
  *    training never saw (train 1, validation 2, evaluation 3). Needs Python with numpy, opencv and
  *    pillow: $PYTHON, else .venv/bin/python, else python3 (see training/README.md).
  * 2. Starts the server in-process with examples/server/id-document.yaml's pipeline (the bundled
- *    detector and readers) and POSTs every photo to /v1/read.
+ *    detector and readers, or the candidates given) and POSTs every photo to /v1/read.
  * 3. Per photo, the most confident document against the truth: found, type, MRZ valid (every check
  *    digit), each of the eight fields exact, all of them exact; the visual zone's texts as read;
  *    false mismatches (the synthetic zones always agree, so any mismatch is a misread); server time
@@ -40,6 +41,8 @@ const { values } = parseArgs({
     out: { type: 'string', default: join(root, 'reports', 'eval-documents.json') },
     check: { type: 'boolean', default: false },
     failures: { type: 'string', default: '15' },
+    detector: { type: 'string', default: join(root, 'models', 'document-detector.onnx') },
+    'mrz-reader': { type: 'string', default: join(root, 'models', 'mrz-reader.onnx') },
   },
 });
 const n = Number(values.n);
@@ -78,9 +81,9 @@ async function ours(dir: string, rows: Row[]) {
     file: join(root, 'examples', 'server', 'id-document.yaml'),
     overrides: {
       server: { host: '127.0.0.1', port: 0 },
-      model: { path: join(root, 'models', 'document-detector.onnx'), version: 'eval' },
+      model: { path: resolve(values.detector!), version: 'eval' },
       // the field reader when one is in models/ (none is shipped yet): otherwise the MRZ alone, as the example serves
-      documents: { mrzReader: join(root, 'models', 'mrz-reader.onnx'), ...(existsSync(FIELD_READER) ? { fieldReader: FIELD_READER } : {}) },
+      documents: { mrzReader: resolve(values['mrz-reader']!), ...(existsSync(FIELD_READER) ? { fieldReader: FIELD_READER } : {}) },
       logging: { level: 'warn' },
     },
   });
@@ -248,7 +251,7 @@ async function main(): Promise<void> {
     }
   }
   const report = {
-    set: { dir, seed, photos: rows.length }, visionops: { ...s, vizExact: Object.fromEntries(Object.entries(viz).map(([f, v]) => [f, v.n ? v.exact / v.n : null])),
+    set: { dir, seed, photos: rows.length }, models: { detector: resolve(values.detector!), mrzReader: resolve(values['mrz-reader']!) }, visionops: { ...s, vizExact: Object.fromEntries(Object.entries(viz).map(([f, v]) => [f, v.n ? v.exact / v.n : null])),
       photosWithFalseMismatches: falseMismatches / rows.length, photosCorrected: corrected / rows.length,
       medianTotalMs: med(o.results.map((r) => r.totalMs)), medianDocumentsMs: med(o.results.map((r) => r.documentsMs)), cpuMsPerDoc: o.cpuMsPerDoc,
       byType, byLayout },
