@@ -182,14 +182,20 @@ def conv(cin, cout, k=3, p=1):
 
 
 class LineReader(nn.Module):
-    """[N, 1, 24, W] -> [N, W/4, C] class scores per column (5 conv layers, a BiLSTM)."""
+    """[N, 1, 24, W] -> [N, W/stride, C] class scores per column (5 conv layers, a BiLSTM).
 
-    def __init__(self, channels, hidden, classes):
+    stride 2 keeps twice the frames: CTC needs a blank between equal characters, so a run of k
+    fillers takes 2k - 1 frames, and at W/4 a 44-character MRZ line has 2.2 frames a character;
+    where the located line is longer than its text, a `<<<<` run comes out short. The layers and
+    their weights are the same at either stride (pooling has none), so one can start from the other.
+    """
+
+    def __init__(self, channels, hidden, classes, stride=4):
         super().__init__()
         c = channels
         self.cnn = nn.Sequential(
             conv(1, c[0]), nn.MaxPool2d(2),                            # 12 x W/2
-            conv(c[0], c[1]), nn.MaxPool2d(2),                         # 6 x W/4
+            conv(c[0], c[1]), nn.MaxPool2d(2 if stride == 4 else (2, 1)),  # 6 x W/stride
             conv(c[1], c[2]), conv(c[2], c[3]), nn.MaxPool2d((2, 1)),  # 3 x W/4
             conv(c[3], c[4], k=(3, 3), p=(0, 1)),                      # 1 x W/4
         )
@@ -301,6 +307,11 @@ def parse_args():
     ap.add_argument("--train-budget-s", type=float, default=0, help="fit the epochs (at most --epochs) to N seconds of training, "
                     "from the time of a few probe steps")
     ap.add_argument("--init", type=Path, default=None, help="start from a run's best.pt (same task and shape) instead of from scratch")
+    ap.add_argument("--time-stride", type=int, choices=(2, 4), default=4,
+                    help="input columns per output frame (LineReader): 2 doubles the frames a character gets")
+    ap.add_argument("--jitter-x", type=float, default=None,
+                    help="box jitter along the line (share of its width; the task's default otherwise): the server "
+                         "reads lines located on the photo, whose ends wander more than a detector box's")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--run-name", default=None)
@@ -313,6 +324,9 @@ def parse_args():
         cfg["synthetic"] = a.synthetic
     if a.lr:
         cfg["lr"] = a.lr
+    cfg["stride"] = a.time_stride
+    if a.jitter_x is not None:
+        cfg["jitter"] = (a.jitter_x, cfg["jitter"][1])
     if a.smoke:
         a.data_dir = a.data_dir / "smoke"
         a.train_n, a.val_n, cfg["epochs"], cfg["synthetic"] = 24, 8, 1, 64
@@ -339,7 +353,7 @@ def main():
     val_x = np.stack([exact(c, cfg)[None] for c in val])
     val_t = [c["text"] for c in val]
     log(f"{a.task}: train {len(train)} zones, val {len(val)} ({t_data:.0f}s)")
-    model = LineReader(cfg["channels"], cfg["hidden"], len(alphabet) + 1)
+    model = LineReader(cfg["channels"], cfg["hidden"], len(alphabet) + 1, cfg["stride"])
     if a.init:
         model.load_state_dict(torch.load(a.init, map_location="cpu")["model"])
         log(f"initialised from {a.init}")
@@ -369,7 +383,7 @@ def main():
             mlflow.log_params({"task": a.task, "train_photos": a.train_n, "train_zones": len(train), "photo_zones": n_photo_zones,
                                "synthetic_lines": cfg["synthetic"], "val_zones": len(val),
                                "epochs": cfg["epochs"], "batch": a.batch, "lr": cfg["lr"], "input": f"{cfg['height']}x{cfg['width']}",
-                               "margin_x": cfg["margin_x"], "margin_y": cfg["margin_y"], "jitter": str(cfg["jitter"]),
+                               "margin_x": cfg["margin_x"], "margin_y": cfg["margin_y"], "jitter": str(cfg["jitter"]), "time_stride": cfg["stride"],
                                "channels": str(cfg["channels"]), "hidden": cfg["hidden"], "params": n_params, "alphabet": alphabet,
                                "corner_sigma": CORNER_SIGMA, "generator_version": GENERATOR_VERSION, "threads": a.workers,
                                "train_budget_s": a.train_budget_s, "init": str(a.init.relative_to(ROOT) if a.init and a.init.is_relative_to(ROOT) else a.init or "scratch"), "probe_step_s": round(probe_s, 3),
