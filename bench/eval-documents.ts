@@ -46,6 +46,7 @@ const { values } = parseArgs({
   },
 });
 const n = Number(values.n);
+const models = { detector: resolve(values.detector!), mrzReader: resolve(values['mrz-reader']!) };
 const seed = Number(values.seed);
 const TARGET = 0.95;
 const FIELDS = ['documentNumber', 'surname', 'givenNames', 'nationality', 'birthDate', 'sex', 'expiryDate', 'issuingState'] as const;
@@ -81,9 +82,9 @@ async function ours(dir: string, rows: Row[]) {
     file: join(root, 'examples', 'server', 'id-document.yaml'),
     overrides: {
       server: { host: '127.0.0.1', port: 0 },
-      model: { path: resolve(values.detector!), version: 'eval' },
+      model: { path: models.detector, version: 'eval' },
       // the field reader when one is in models/ (none is shipped yet): otherwise the MRZ alone, as the example serves
-      documents: { mrzReader: resolve(values['mrz-reader']!), ...(existsSync(FIELD_READER) ? { fieldReader: FIELD_READER } : {}) },
+      documents: { mrzReader: models.mrzReader, ...(existsSync(FIELD_READER) ? { fieldReader: FIELD_READER } : {}) },
       logging: { level: 'warn' },
     },
   });
@@ -251,7 +252,7 @@ async function main(): Promise<void> {
     }
   }
   const report = {
-    set: { dir, seed, photos: rows.length }, models: { detector: resolve(values.detector!), mrzReader: resolve(values['mrz-reader']!) }, visionops: { ...s, vizExact: Object.fromEntries(Object.entries(viz).map(([f, v]) => [f, v.n ? v.exact / v.n : null])),
+    set: { dir, seed, photos: rows.length }, models, visionops: { ...s, vizExact: Object.fromEntries(Object.entries(viz).map(([f, v]) => [f, v.n ? v.exact / v.n : null])),
       photosWithFalseMismatches: falseMismatches / rows.length, photosCorrected: corrected / rows.length,
       medianTotalMs: med(o.results.map((r) => r.totalMs)), medianDocumentsMs: med(o.results.map((r) => r.documentsMs)), cpuMsPerDoc: o.cpuMsPerDoc,
       byType, byLayout },

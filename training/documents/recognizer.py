@@ -196,8 +196,8 @@ class LineReader(nn.Module):
         self.cnn = nn.Sequential(
             conv(1, c[0]), nn.MaxPool2d(2),                            # 12 x W/2
             conv(c[0], c[1]), nn.MaxPool2d(2 if stride == 4 else (2, 1)),  # 6 x W/stride
-            conv(c[1], c[2]), conv(c[2], c[3]), nn.MaxPool2d((2, 1)),  # 3 x W/4
-            conv(c[3], c[4], k=(3, 3), p=(0, 1)),                      # 1 x W/4
+            conv(c[1], c[2]), conv(c[2], c[3]), nn.MaxPool2d((2, 1)),  # 3 x W/stride
+            conv(c[3], c[4], k=(3, 3), p=(0, 1)),                      # 1 x W/stride
         )
         self.rnn = nn.LSTM(c[-1], hidden, bidirectional=True, batch_first=True)
         self.head = nn.Linear(2 * hidden, classes)
