@@ -109,10 +109,10 @@ def _cut(args):
 CHUNK = 2000  # plates per cache file: an interrupted run keeps what it rendered
 
 
-def plate_crops(data_dir: Path, seed: int, n: int, workers: int) -> list[dict]:
-    """Plates 0..n-1 of `seed`, cached in chunks (plate i is the same whatever n is)."""
+def plate_crops(data_dir: Path, seed: int, n: int, workers: int, fonts: dict | None = None) -> list[dict]:
+    """Plates 0..n-1 of `seed`, cached in chunks (plate i is the same whatever n is); the fonts of
+    `data_dir`/fonts unless `fonts` (synth.ensure_fonts) is given."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    fonts = None
     t = time.time()
     crops: list[dict] = []
     for lo in range(0, n, CHUNK):
@@ -351,7 +351,11 @@ def parse_args():
                          "(seed 2 is validation, 3 the evaluation, 5 the OCR tuning set)")
     ap.add_argument("--val-seed", type=int, default=2, help="the eval set (npm run eval) uses seed 3")
     ap.add_argument("--val-n", type=int, default=3000)
-    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--epochs", type=int, default=12,
+                    help="0: no training; calibrate, export, log and register the --init checkpoint (a best.pt, e.g. of reader_stream.py)")
+    ap.add_argument("--stream-run", type=Path, action="append", default=[],
+                    help="run.json of the reader_stream.py run that trained --init (repeat, in order, for a run continued from another): "
+                         "their arguments and validation histories go to MLflow")
     ap.add_argument("--train-budget-s", type=float, default=0,
                     help="if > 0: after the first epoch, cut --epochs so training fits this many seconds "
                          "(the one-cycle schedule is re-planned for the new count)")
@@ -377,7 +381,29 @@ def parse_args():
         ap.error("seeds 2, 3 and 5 are the validation, evaluation and tuning sets")
     if a.smoke:
         a.train_set, a.val_n, a.epochs, a.publish = [(1, 256)], 64, 1, Path("")
+    if a.epochs == 0 and a.init.suffix != ".pt":
+        ap.error("--epochs 0 needs --init CHECKPOINT.pt (the weights to calibrate and export)")
     return a
+
+
+def log_stream_run(mlflow, run: dict, variant: str, prefix: str = "stream", step0: int = 0) -> int:
+    """A reader_stream.py run that trained this checkpoint: its settings as params (`prefix`/...),
+    its validation history as metrics by step (from `step0`, for a continued run), the machine as a
+    tag. Returns the step after its last."""
+    v = next((x for x in run["variants"] if x["name"] == variant), None)
+    if v is None:
+        raise SystemExit(f"--stream-run has no variant {variant!r} (the checkpoint's file name): {[x['name'] for x in run['variants']]}")
+    params = {"variant": variant, "init": v["init"] or "random", "lr": v["lr"], "train_s": run["train_s"],
+              "steps": run["steps"], "samples": run["samples"], "plates_rendered": run["plates_rendered"],
+              "workers": run["workers"], "first_plate": run["stream"]["first_plate"], "generator_version": run["generator_version"],
+              **{k: run["args"][k] for k in ("batch", "reuse", "minutes", "augment") if k in run["args"]}}
+    mlflow.log_params({f"{prefix}/{k}": x for k, x in params.items()})
+    mlflow.set_tags({"trained_on": f"{run['device']}, {run['cpus']} CPUs", "trainer": "training/reader_stream.py"})
+    for row in run["history"]:
+        m = row.get(variant) or {}
+        mlflow.log_metrics({"stream/val_exact": m.get("val_exact") or 0.0, "stream/plates": row["plates"],
+                            **({"stream/loss": m["loss"]} if m.get("loss") is not None else {})}, step=step0 + row["steps"])
+    return step0 + run["steps"] + 1
 
 
 def main():
@@ -387,7 +413,7 @@ def main():
     torch.set_num_threads(a.threads)
     rng = np.random.default_rng(a.seed)
 
-    train = [c for seed, n in a.train_set for c in plate_crops(a.data_dir, seed, n, a.workers)]
+    train = [c for seed, n in a.train_set for c in plate_crops(a.data_dir, seed, n, a.workers)] if a.epochs else []
     val = plate_crops(a.data_dir, a.val_seed, a.val_n, a.workers)
     t_data = time.time() - t_start
     # validation on the exact boxes: the jitter is for training only
@@ -399,8 +425,8 @@ def main():
     init = str(a.init) not in ("", ".") and a.init.exists()
     if init and a.init.suffix == ".pt":
         # a torch checkpoint (best.pt of an earlier, possibly stopped, run of this architecture)
-        ck = torch.load(a.init, map_location="cpu")
-        if (ck["width"], ck["hidden"]) != (a.width, a.hidden):
+        ck = torch.load(a.init, map_location="cpu", weights_only=True)
+        if (float(ck["width"]), int(ck["hidden"])) != (a.width, a.hidden):
             raise SystemExit(f"{a.init}: width {ck['width']} hidden {ck['hidden']}, this run has {a.width} {a.hidden}")
         model.load_state_dict(ck["model"])
         log(f"initialised from {a.init}: val exact {evaluate(model, val_x, val_t)['exact']:.4f} before training")
@@ -411,13 +437,13 @@ def main():
     steps_per_epoch = max(1, len(train) // a.batch)
     total = steps_per_epoch * a.epochs
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=total, pct_start=0.15)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=total, pct_start=0.15) if total else None
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
 
     run_name = a.run_name or f"crnn-{time.strftime('%Y%m%d-%H%M%S')}"
     out = a.runs_dir / run_name
     out.mkdir(parents=True, exist_ok=True)
-    params = {"train_sets": ",".join(f"{s}:{n}" for s, n in a.train_set), "val_seed": a.val_seed, "val_scenes": a.val_n,
+    params = {"train_sets": ",".join(f"{s}:{n}" for s, n in a.train_set) if a.epochs else "none (--epochs 0: --init as trained)", "val_seed": a.val_seed, "val_scenes": a.val_n,
               "train_plates": len(train), "val_plates": len(val), "epochs": a.epochs, "batch": a.batch, "lr": a.lr,
               "width": a.width, "hidden": a.hidden, "augment": a.augment, "params": n_params, "input": f"{HEIGHT}x{WIDTH}", "margin": MARGIN,
               "alphabet": ALPHABET, "seed": a.seed, "smoke": a.smoke, "rows": ROWS,
@@ -432,8 +458,11 @@ def main():
         with mlflow.start_run(run_name=run_name) as run:
             mlflow.log_params(params)
             mlflow.set_tags({"task": "licence-plate text recognition (CTC)", "data": "synthetic (training/synth.py)"})
+            step0 = 0
+            for i, path in enumerate(a.stream_run):
+                step0 = log_stream_run(mlflow, json.loads(path.read_text()), a.init.stem, f"stream{i + 1 if i else ''}", step0)
             log(f"{n_params} parameters, {steps_per_epoch} steps/epoch, {a.epochs} epochs")
-            best, best_state, rows = -1.0, None, []
+            best, best_state, rows = -1.0, {k: v.clone() for k, v in model.state_dict().items()}, []
             t_train = time.time()
             epochs = a.epochs
             epoch = 0
