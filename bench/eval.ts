@@ -4,7 +4,7 @@
  *
  *   npm run eval -- [--model models/plate-detector.onnx] [--reader models/plate-reader.onnx]
  *                   [--n 400] [--seed 3] [--set DIR] [--countries FR,DE] [--tesseract-only]
- *                   [--concurrency 2] [--tiles 2] [--overlap 0.25] [--out reports/eval.json] [--check]
+ *                   [--concurrency 2] [--tiles 2] [--overlap 0.25] [--views 1-4] [--out reports/eval.json] [--check]
  *
  * 1. The set: the synthetic held-out set of `--seed` (generated with training/synth.py; training
  *    uses seed 1, validation 2, so 3 is never seen), or `--set DIR`, any set in synth.py's layout
@@ -49,6 +49,8 @@ const { values } = parseArgs({
     failures: { type: 'string', default: '25' },
     tiles: { type: 'string', default: '1' },
     overlap: { type: 'string' },
+    // crops read per box (ocr.classes.plate.recognizer.views); unset: the server's default
+    views: { type: 'string' },
   },
 });
 const EXACT_TARGET = 0.95;
@@ -108,7 +110,9 @@ async function main(): Promise<void> {
   const { dir, rows } = plateSet({ ...(values.set ? { dir: values.set } : {}), seed, n: Number(values.n) });
   const reader = values['tesseract-only'] || !existsSync(values.reader) ? undefined : resolve(values.reader);
   const formats = layoutsFor(parseCountries(values.countries));
-  const rule = { ...plateOcr(reader), ...(formats.length ? { formats, retry: true } : {}) };
+  const base = plateOcr(reader);
+  const recognizer = base.recognizer && values.views ? { ...base.recognizer, views: Number(values.views) } : base.recognizer;
+  const rule = { ...base, ...(recognizer ? { recognizer } : {}), ...(formats.length ? { formats, retry: true } : {}) };
   const config = loadConfig({
     env: {},
     defaults: {
@@ -213,6 +217,7 @@ async function main(): Promise<void> {
   const report = {
     detector: resolve(values.model),
     reader: reader ?? null,
+    readerViews: config.ocr.classes.plate?.recognizer?.views ?? null,
     layouts: values.countries ?? null,
     set: { dir, seed: values.set ? null : seed, images: rows.length, plates: all.plates },
     operatingConfidence: conf,
