@@ -254,7 +254,7 @@ async function main(): Promise<void> {
   const report = {
     set: { dir, seed, photos: rows.length }, models, visionops: { ...s, vizExact: Object.fromEntries(Object.entries(viz).map(([f, v]) => [f, v.n ? v.exact / v.n : null])),
       photosWithFalseMismatches: falseMismatches / rows.length, photosCorrected: corrected / rows.length,
-      medianTotalMs: med(o.results.map((r) => r.totalMs)), medianDocumentsMs: med(o.results.map((r) => r.documentsMs)), cpuMsPerDoc: o.cpuMsPerDoc,
+      medianTotalMs: med(o.results.map((r) => r.totalMs)), maxTotalMs: Math.max(...o.results.map((r) => r.totalMs)), medianDocumentsMs: med(o.results.map((r) => r.documentsMs)), cpuMsPerDoc: o.cpuMsPerDoc,
       byType, byLayout },
     peer: peerReport ?? null,
     target: { mrzValidAndEveryFieldExact: TARGET, met: s.mrzValidAndEveryFieldExact >= TARGET },
@@ -270,7 +270,7 @@ async function main(): Promise<void> {
   console.log(`  corrected by check digits: ${pct(corrected / rows.length)} of photos; false mismatches on ${pct(falseMismatches / rows.length)}`);
   console.log(`  by type: ${Object.entries(byType).sort().map(([k, v]) => `${k} ${pct(v.ok / v.n)} (n=${v.n})`).join('; ')}`);
   console.log(`  by layout: ${Object.entries(byLayout).sort().map(([k, v]) => `${k} ${pct(v.ok / v.n)}`).join('; ')}`);
-  console.log(`  time per document: median ${report.visionops.medianTotalMs.toFixed(0)} ms in the server (documents stage ${report.visionops.medianDocumentsMs.toFixed(0)} ms), ` +
+  console.log(`  time per document: median ${report.visionops.medianTotalMs.toFixed(0)} ms in the server (documents stage ${report.visionops.medianDocumentsMs.toFixed(0)} ms), slowest photo ${report.visionops.maxTotalMs.toFixed(0)} ms, ` +
     `${o.cpuMsPerDoc.toFixed(0)} ms CPU (all threads of the process), concurrency ${values.concurrency}`);
   if (peerReport) {
     const pe = peerReport.passporteye as ReturnType<typeof score> & { medianMsPerDoc: number; cpuMsPerDoc: number };

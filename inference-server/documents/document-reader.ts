@@ -6,6 +6,7 @@ import { ctcGreedy } from '../ocr/ctc.js';
 import { correctMrz, type PositionRead } from './mrz-correct.js';
 import { mrzGrammar } from './mrz-grammar.js';
 import { MRZ_SHAPES, parseMrz, type DocumentType, type MrzChecks, type ParsedMrz } from './mrz.js';
+import { evenLineContrast } from './line-contrast.js';
 import { blockQuad, commonExtent, lineQuad, locateMrzAll, type LocatedMrz, type MrzLineBand } from './mrz-locate.js';
 import { apply, rectify, type Point, type Quad } from './rectify.js';
 
@@ -41,6 +42,8 @@ export const MRZ_READS_ON_PHOTO = 12;
  * photos: 83.5 to 86.5 %. CPU per document 792 -> 1,303 ms (median in the server 374 -> 499 ms).
  */
 export const MRZ_SURE = -0.05;
+/** Output frames per line of the reader MRZ_SURE was chosen with (384 columns, one frame per 4). */
+export const MRZ_SURE_FRAMES = 96;
 export const REQUIRED_CLASSES = [...DOCUMENT_CLASSES, ...CORNER_CLASSES, MRZ_LINE_CLASS, ...Object.values(FIELD_CLASSES)];
 
 export interface Found {
@@ -152,7 +155,7 @@ interface MrzRead {
   parsed: ParsedMrz | undefined;
   /** characters the check-digit correction changed */
   corrected: number;
-  /** the decoded path's log probability per character (how sure the reader was of the whole MRZ) */
+  /** the decoded path's log probability per character, per MRZ_SURE_FRAMES frames (how sure the reader was of the whole MRZ) */
   certainty?: number;
 }
 
@@ -279,8 +282,12 @@ export class DocumentReader {
           // at a cut start). Tried only when the first two gave no valid MRZ, seed 4 stayed at 87.0 %.
           const common = commonExtent(group);
           for (const lines of [group, group.map((l) => ({ ...l, ends: undefined })), ...(common ? [common] : [])]) {
-            const read = this.decideMrz(await this.readView(this.mrzView(pixels, width, height, frame, lines, flipped)), detected, today);
+            const view = this.mrzView(pixels, width, height, frame, lines, flipped);
+            const read = this.decideMrz(await this.readView(view), detected, today);
             if (read && choice.offer(read, read.parsed?.valid ?? false, read.certainty ?? -Infinity)) return choice.best;
+            if (read?.parsed?.valid) continue;
+            const evened = this.decideMrz(await this.readView(this.evened(view)), detected, today);
+            if (evened && choice.offer(evened, evened.parsed?.valid ?? false, evened.certainty ?? -Infinity)) return choice.best;
           }
         }
       }
@@ -302,6 +309,16 @@ export class DocumentReader {
     return { pixels: view.pixels, width: view.width, height: view.height, lines: found };
   }
 
+  /**
+   * The view with each line's contrast evened along it (line-contrast.ts): a second look at lines
+   * whose first read failed its checks, for characters paled by glare or a fading print.
+   */
+  private evened(view: LinesView): LinesView {
+    const reader = this.opts.mrzReader;
+    const boxes = view.lines.map((l) => l.box);
+    return { ...view, pixels: evenLineContrast(view.pixels, view.width, view.height, boxes, (b) => reader.grow(b, view.width, view.height)) };
+  }
+
   /** The MRZ reader's output for each line of a view. */
   private async readView(view: LinesView): Promise<ReadView> {
     return { lines: view.lines, probs: await this.opts.mrzReader.probs(view.pixels, view.width, view.height, view.lines.map((l) => l.box)) };
@@ -309,7 +326,11 @@ export class DocumentReader {
 
   private async readMrz(pixels: Uint8Array, width: number, height: number, lines: Found[], detected: DocumentType, today: Date): Promise<MrzRead | undefined> {
     if (lines.length === 0) return undefined;
-    return this.decideMrz(await this.readView({ pixels, width, height, lines }), detected, today);
+    const view = { pixels, width, height, lines };
+    const read = this.decideMrz(await this.readView(view), detected, today);
+    if (!read || read.parsed?.valid) return read;
+    const evened = this.decideMrz(await this.readView(this.evened(view)), detected, today);
+    return evened?.parsed?.valid ? evened : read;
   }
 
   /**
@@ -336,7 +357,11 @@ export class DocumentReader {
     }
     const c = correctMrz(best.type, best.positions, today);
     const chars = MRZ_SHAPES[best.type].length * best.positions.length;
-    return { lines: c.parsed.lines, parsed: c.parsed, corrected: c.changed, certainty: best.logProb / chars };
+    // a path over more frames loses more log probability on the same line (every blank frame costs
+    // a little): scaled to the frames MRZ_SURE was chosen with, a reader with twice the frames is
+    // not taken as half as sure
+    const frames = view.probs[0]?.steps ?? MRZ_SURE_FRAMES;
+    return { lines: c.parsed.lines, parsed: c.parsed, corrected: c.changed, certainty: (best.logProb / chars) * (MRZ_SURE_FRAMES / frames) };
   }
 
   private async readFields(pixels: Uint8Array, width: number, height: number, found: Found[]): Promise<VizTexts> {
