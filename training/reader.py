@@ -312,16 +312,31 @@ def edit_distance(a: str, b: str) -> int:
 
 
 @torch.no_grad()
-def evaluate(model, xs: np.ndarray, texts: list[str], batch: int = 512) -> dict:
+def evaluate(model, xs: np.ndarray, texts: list[str], batch: int = 512, device: str | torch.device = "cpu") -> dict:
     model.eval()
     preds = []
     for i in range(0, len(xs), batch):
-        p = torch.softmax(model(torch.from_numpy(xs[i:i + batch])), -1).numpy()
+        p = torch.softmax(model(torch.from_numpy(xs[i:i + batch]).to(device)), -1).cpu().numpy()
         preds += [greedy(q) for q in p]
     model.train()
     exact = sum(p == t for p, t in zip(preds, texts)) / len(texts)
     cer = sum(edit_distance(p, t) for p, t in zip(preds, texts)) / sum(len(t) for t in texts)
     return {"exact": exact, "cer": cer}
+
+
+def train_step(model, opt, ctc, x: torch.Tensor, texts: list[str]) -> torch.Tensor:
+    """One CTC step on a batch of crops [N, 1, HEIGHT, WIDTH] (on the model's device) and their
+    texts; returns the loss, detached (reading it synchronises a GPU)."""
+    targets = [encode(t) for t in texts]
+    y = torch.tensor([k for t in targets for k in t], dtype=torch.long).to(x.device, non_blocking=True)
+    lens = torch.tensor([len(t) for t in targets], dtype=torch.long)
+    logp = F.log_softmax(model(x), -1).transpose(0, 1)  # [T, N, C]
+    loss = ctc(logp, y, torch.full((len(texts),), logp.shape[0], dtype=torch.long), lens)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+    opt.step()
+    return loss.detach()
 
 
 def export_onnx(model, path: Path, calibration: dict | None = None) -> Path:
@@ -472,15 +487,7 @@ def main():
                 for s in range(steps_per_epoch):
                     idx = order[s * a.batch:(s + 1) * a.batch]
                     x = torch.from_numpy(np.stack([jittered(rng, train[i], a.augment)[None] for i in idx]))
-                    targets = [encode(train[i]["text"]) for i in idx]
-                    y = torch.tensor([k for t in targets for k in t], dtype=torch.long)
-                    lens = torch.tensor([len(t) for t in targets], dtype=torch.long)
-                    logp = F.log_softmax(model(x), -1).transpose(0, 1)  # [T, N, C]
-                    loss = ctc(logp, y, torch.full((len(idx),), logp.shape[0], dtype=torch.long), lens)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-                    opt.step()
+                    loss = train_step(model, opt, ctc, x, [train[i]["text"] for i in idx])
                     sched.step()
                     losses.append(loss.item())
                     if s % 100 == 0:

@@ -36,7 +36,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reader  # noqa: E402
@@ -104,15 +103,10 @@ def lr_at(frac: float, peak: float) -> float:
     return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, (frac - 0.1) / 0.9)))
 
 
-@torch.no_grad()
-def val_exact(model, xs: torch.Tensor, texts: list[str], dev) -> float:
-    model.eval()
-    right = 0
-    for i in range(0, len(xs), 1024):
-        p = torch.softmax(model(xs[i:i + 1024].to(dev)), -1).float().cpu().numpy()
-        right += sum(reader.greedy(q) == t for q, t in zip(p, texts[i:i + 1024]))
-    model.train()
-    return right / len(texts)
+def settle(models: list[dict]) -> None:
+    """The last 200 steps' losses as floats: one device sync for all of them, not one per step."""
+    for mm in models:
+        mm["losses"] = [float(x) for x in mm["losses"][-200:]]
 
 
 def main():
@@ -146,7 +140,7 @@ def main():
 
     fonts = synth.ensure_fonts(a.fonts)
     val = reader.plate_crops(a.data_dir, a.val_seed, a.val_n, a.workers, fonts)
-    val_x = torch.from_numpy(np.stack([reader.prepare(c["img"], c["box"])[None] for c in val]))
+    val_x = np.stack([reader.prepare(c["img"], c["box"])[None] for c in val])
     val_t = [c["text"] for c in val]
     log(f"{len(val)} validation plates of seed {a.val_seed} ({time.time() - t0:.0f}s)")
 
@@ -170,11 +164,11 @@ def main():
                 raise SystemExit(f"{v['init']}: width {ck['width']} hidden {ck['hidden']}, variant {v['name']} has {v['width']} {v['hidden']}")
             m.load_state_dict(ck["model"])
         elif v["init"]:
-            reader.init_from_onnx(m, Path(v["init"]), val_x[:512].numpy())
+            reader.init_from_onnx(m, Path(v["init"]), val_x[:512])
         m.to(dev)
         v["params"] = sum(p.numel() for p in m.parameters())
         opt = torch.optim.AdamW(m.parameters(), lr=v["lr"], weight_decay=1e-4)
-        start = val_exact(m, val_x, val_t, dev)
+        start = reader.evaluate(m, val_x, val_t, device=dev)["exact"]
         log(f"{v['name']}: width {v['width']} hidden {v['hidden']} ({v['params']} parameters), init {v['init'] or 'random'}, val exact {start:.4f}")
         models.append({"v": v, "m": m, "opt": opt, "best": start if v["init"] else -1.0, "losses": [], "start": start})
         if v["init"]:
@@ -190,7 +184,7 @@ def main():
     def evaluate_all(final: bool = False):
         row = {"t": round(time.time() - t_train, 1), "steps": steps, "samples": samples, "plates": sum(rendered.values())}
         for mm in models:
-            ex = val_exact(mm["m"], val_x, val_t, dev)
+            ex = reader.evaluate(mm["m"], val_x, val_t, device=dev)["exact"]
             row[mm["v"]["name"]] = {"val_exact": ex, "loss": float(np.mean(mm["losses"][-200:])) if mm["losses"] else None}
             if ex > mm["best"]:
                 mm["best"] = ex
@@ -218,34 +212,22 @@ def main():
         wait += time.time() - tw
         rendered[w] = n
         x = x.to(dev, non_blocking=True)
-        targets = [reader.encode(t) for t in texts]
-        y = torch.tensor([k for t in targets for k in t], dtype=torch.long).to(dev, non_blocking=True)
-        lens = torch.tensor([len(t) for t in targets], dtype=torch.long)
         frac = elapsed / budget
         for mm in models:
             for g in mm["opt"].param_groups:
                 g["lr"] = lr_at(frac, mm["v"]["lr"])
-            logp = F.log_softmax(mm["m"](x), -1).transpose(0, 1)  # [T, N, C]
-            loss = ctc(logp, y, torch.full((len(texts),), logp.shape[0], dtype=torch.long), lens)
-            mm["opt"].zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(mm["m"].parameters(), 5.0)
-            mm["opt"].step()
-            mm["losses"].append(loss.detach())
+            mm["losses"].append(reader.train_step(mm["m"], mm["opt"], ctc, x, texts))
         steps += 1
         samples += len(texts)
         if steps % 200 == 0:
-            for mm in models:  # one device sync per 200 steps, not one per step
-                mm["losses"] = [float(l) for l in mm["losses"][-200:]]
+            settle(models)
             log(f"step {steps} {elapsed:.0f}s plates {sum(rendered.values())} waited {wait:.0f}s "
                 + " ".join(f"{mm['v']['name']} {np.mean(mm['losses']):.4f}" for mm in models))
         if time.time() >= next_eval:
-            for mm in models:
-                mm["losses"] = [float(l) for l in mm["losses"][-200:]]
+            settle(models)
             evaluate_all()
             next_eval = time.time() + a.eval_every_s
-    for mm in models:
-        mm["losses"] = [float(l) for l in mm["losses"][-200:]]
+    settle(models)
     evaluate_all(final=True)
     del stream
     log(f"done in {time.time() - t0:.0f}s: {steps} steps, {samples} samples, {sum(rendered.values())} plates rendered, "

@@ -285,8 +285,7 @@ export class DocumentReader {
             const view = this.mrzView(pixels, width, height, frame, lines, flipped);
             const read = this.decideMrz(await this.readView(view), detected, today);
             if (read && choice.offer(read, read.parsed?.valid ?? false, read.certainty ?? -Infinity)) return choice.best;
-            if (read?.parsed?.valid) continue;
-            const evened = this.decideMrz(await this.readView(this.evened(view)), detected, today);
+            const evened = await this.secondLook(view, read, detected, today);
             if (evened && choice.offer(evened, evened.parsed?.valid ?? false, evened.certainty ?? -Infinity)) return choice.best;
           }
         }
@@ -310,13 +309,14 @@ export class DocumentReader {
   }
 
   /**
-   * The view with each line's contrast evened along it (line-contrast.ts): a second look at lines
-   * whose first read failed its checks, for characters paled by glare or a fading print.
+   * When `read` of `view` failed its checks, the view read again with each line's contrast evened
+   * along it (line-contrast.ts), for characters paled by glare or a fading print.
    */
-  private evened(view: LinesView): LinesView {
+  private async secondLook(view: LinesView, read: MrzRead | undefined, detected: DocumentType, today: Date): Promise<MrzRead | undefined> {
+    if (read?.parsed?.valid) return undefined;
     const reader = this.opts.mrzReader;
-    const boxes = view.lines.map((l) => l.box);
-    return { ...view, pixels: evenLineContrast(view.pixels, view.width, view.height, boxes, (b) => reader.grow(b, view.width, view.height)) };
+    const pixels = evenLineContrast(view.pixels, view.width, view.height, view.lines.map((l) => l.box), (b) => reader.grow(b, view.width, view.height));
+    return this.decideMrz(await this.readView({ ...view, pixels }), detected, today);
   }
 
   /** The MRZ reader's output for each line of a view. */
@@ -328,8 +328,7 @@ export class DocumentReader {
     if (lines.length === 0) return undefined;
     const view = { pixels, width, height, lines };
     const read = this.decideMrz(await this.readView(view), detected, today);
-    if (!read || read.parsed?.valid) return read;
-    const evened = this.decideMrz(await this.readView(this.evened(view)), detected, today);
+    const evened = await this.secondLook(view, read, detected, today);
     return evened?.parsed?.valid ? evened : read;
   }
 
