@@ -378,8 +378,8 @@ def parse_args():
                     help="start from this reader's weights: its ONNX, or a best.pt of an earlier run ('' : from scratch)")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--width", type=float, default=1.0, help="channel multiplier")
-    ap.add_argument("--hidden", type=int, default=96)
+    ap.add_argument("--width", type=float, default=None, help="channel multiplier (default: --init's, else 1)")
+    ap.add_argument("--hidden", type=int, default=None, help="LSTM width (default: --init's, else 96)")
     ap.add_argument("--augment", action="store_true", help="random shear/rotation/stretch/blur on top of the box jitter")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
@@ -398,7 +398,29 @@ def parse_args():
         a.train_set, a.val_n, a.epochs, a.publish = [(1, 256)], 64, 1, Path("")
     if a.epochs == 0 and a.init.suffix != ".pt":
         ap.error("--epochs 0 needs --init CHECKPOINT.pt (the weights to calibrate and export)")
+    shape = init_shape(a.init)
+    a.width = a.width if a.width is not None else shape[0] if shape else 1.0
+    a.hidden = a.hidden if a.hidden is not None else shape[1] if shape else 96
     return a
+
+
+def init_shape(path: Path) -> tuple[float, int] | None:
+    """(width, hidden) of a reader checkpoint or ONNX, so that a retraining from the bundled reader
+    needs no flags whatever its size; None for no file."""
+    if str(path) in ("", ".") or not path.exists():
+        return None
+    if path.suffix == ".pt":
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+        return float(ck["width"]), int(ck["hidden"])
+    import onnx
+    from onnx import numpy_helper
+
+    g = onnx.load(str(path)).graph
+    inits = {i.name: i for i in g.initializer}
+    first = next(n for n in g.node if n.op_type == "Conv")
+    lstm = next(n for n in g.node if n.op_type == "LSTM")
+    channels = numpy_helper.to_array(inits[first.input[1]]).shape[0]
+    return channels / PlateReader(1.0).cnn[0][0].out_channels, numpy_helper.to_array(inits[lstm.input[2]]).shape[-1]
 
 
 def log_stream_run(mlflow, run: dict, variant: str, prefix: str = "stream", step0: int = 0) -> int:

@@ -55,12 +55,12 @@ FIELDS = {"surname", "given", "number", "nationality", "birth", "sex", "expiry",
 
 TASKS = {
     # height, width, margins (share of the box each side), box jitter (share of width, height),
-    # CNN channels, LSTM width
+    # CNN channels, LSTM width, input columns per output frame (mrz: the shipped v6 recipe, models/mrz-reader.md)
     "mrz": dict(name="mrz-reader", alphabet=MRZ_ALPHABET, height=24, width=384, margin_x=0.03, margin_y=0.25,
-                jitter=(0.008, 0.08), channels=(12, 24, 32, 48, 64), hidden=64, epochs=5, lr=3e-3, synthetic=16000,
+                jitter=(0.025, 0.08), channels=(12, 24, 32, 48, 64), hidden=64, epochs=5, lr=3e-3, synthetic=16000, stride=2,
                 description="CRNN + CTC reader of ICAO 9303 MRZ lines (OCR-B), synthetic ID documents"),
     "field": dict(name="field-reader", alphabet=FIELD_ALPHABET, height=24, width=224, margin_x=0.05, margin_y=0.2,
-                  jitter=(0.03, 0.08), channels=(16, 32, 48, 64, 96), hidden=96, epochs=5, lr=3e-3, synthetic=16000,
+                  jitter=(0.03, 0.08), channels=(16, 32, 48, 64, 96), hidden=96, epochs=5, lr=3e-3, synthetic=16000, stride=4,
                   description="CRNN + CTC reader of visual-zone fields (Latin letters with diacritics), synthetic ID documents"),
 }
 CORNER_SIGMA = 0.01
@@ -307,8 +307,8 @@ def parse_args():
     ap.add_argument("--train-budget-s", type=float, default=0, help="fit the epochs (at most --epochs) to N seconds of training, "
                     "from the time of a few probe steps")
     ap.add_argument("--init", type=Path, default=None, help="start from a run's best.pt (same task and shape) instead of from scratch")
-    ap.add_argument("--time-stride", type=int, choices=(2, 4), default=4,
-                    help="input columns per output frame (LineReader): 2 doubles the frames a character gets")
+    ap.add_argument("--time-stride", type=int, choices=(2, 4), default=None,
+                    help="input columns per output frame (LineReader; the task's default: mrz 2, as shipped, field 4)")
     ap.add_argument("--jitter-x", type=float, default=None,
                     help="box jitter along the line (share of its width; the task's default otherwise): the server "
                          "reads lines located on the photo, whose ends wander more than a detector box's")
@@ -324,7 +324,8 @@ def parse_args():
         cfg["synthetic"] = a.synthetic
     if a.lr:
         cfg["lr"] = a.lr
-    cfg["stride"] = a.time_stride
+    if a.time_stride:
+        cfg["stride"] = a.time_stride
     if a.jitter_x is not None:
         cfg["jitter"] = (a.jitter_x, cfg["jitter"][1])
     if a.smoke:
