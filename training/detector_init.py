@@ -41,10 +41,11 @@ def onnx_anchors(graph, inits: dict) -> np.ndarray:
     return np.stack([g[0, :, 0, 0, :] for g in grids])
 
 
-def load_onnx(path: Path, cfg: str = "yolov5n.yaml", fused: bool = False) -> DetectionModel:
+def load_onnx(path: Path, cfg: str = "yolov5n.yaml", fused: bool = False, names: dict | None = None) -> DetectionModel:
     """A DetectionModel with the ONNX's weights. Unfused (default): each BN is set so that it passes
     the folded convolution's output through unchanged (weight 1, bias the folded bias, running stats
-    0/1), a starting point for fine-tuning; fused: the export's own structure."""
+    0/1), a starting point for fine-tuning; fused: the export's own structure. The class count is
+    the detect head's (the plate detector's 1, the document detector's 16); `names` those classes'."""
     import onnx
     from onnx import numpy_helper
 
@@ -52,7 +53,9 @@ def load_onnx(path: Path, cfg: str = "yolov5n.yaml", fused: bool = False) -> Det
 
     m = onnx.load(str(path))
     inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
-    model = DetectionModel(str(Path(yolov5.__file__).parent / "models" / cfg), ch=3, nc=1)
+    head = [v for k, v in inits.items() if k.endswith(".m.0.weight") and v.ndim == 4 and v.shape[2:] == (1, 1)]
+    nc = head[-1].shape[0] // 3 - 5 if head else 1
+    model = DetectionModel(str(Path(yolov5.__file__).parent / "models" / cfg), ch=3, nc=nc)
     det = model.model[-1]
     anchors = torch.tensor(onnx_anchors(m.graph, inits), dtype=torch.float32)
     det.anchors[:] = anchors / det.stride.view(-1, 1, 1)
@@ -68,7 +71,7 @@ def load_onnx(path: Path, cfg: str = "yolov5n.yaml", fused: bool = False) -> Det
         for i, conv in enumerate(det.m):
             conv.weight.copy_(torch.from_numpy(inits[f"model.{len(model.model) - 1}.m.{i}.weight"]))
             conv.bias.copy_(torch.from_numpy(inits[f"model.{len(model.model) - 1}.m.{i}.bias"]))
-    model.names = train.NAMES
+    model.names = names if names is not None else train.NAMES
     model.eval()
     return model.fuse() if fused else model
 

@@ -286,8 +286,8 @@ def parse_args():
     ap.add_argument("--nbs", type=int, default=16, help="nominal batch: gradients are accumulated to it (yolov5 uses 64)")
     ap.add_argument("--freeze", type=int, default=5, help="first layers kept as initialised (0: none); with --init plate the "
                     "plate detector's stem and first stages, which saves their backward pass (the costliest on a CPU)")
-    ap.add_argument("--init", default="plate", help="plate (the bundled plate detector), scratch, or a run's best.pt to go on "
-                    "training (its anchors and weights; warmup shortened to the minimum)")
+    ap.add_argument("--init", default="plate", help="plate (the bundled plate detector), scratch, a run's best.pt, or a detector's "
+                    ".onnx (e.g. models/document-detector.onnx) to go on training (its anchors and weights; warmup shortened to the minimum)")
     ap.add_argument("--train-budget-s", type=float, default=0, help="after the first epoch, cut the epochs to fit")
     ap.add_argument("--epoch-val", type=int, default=0, help="validation views evaluated after each epoch (0: all); "
                     "the best epoch is chosen on them, the final numbers are on all")
@@ -328,7 +328,19 @@ def main():
     ds = types.SimpleNamespace(shapes=np.tile(np.array([[W, H]], np.float32), (len(tr_imgs), 1)),
                                labels=[np.c_[l[:, :1], (l[:, 1:3] + l[:, 3:5]) / 2 / [W, H], (l[:, 3:5] - l[:, 1:3]) / [W, H]] for l in tr_labels])
     resume = a.init not in ("plate", "scratch")
-    if resume:
+    if resume and a.init.endswith(".onnx"):
+        # a shipped detector (the repository keeps only its ONNX): its weights and anchors, each batch
+        # norm calibrated on our images so that training mode starts from what the ONNX computes
+        import detector_init
+
+        model = detector_init.load_onnx(Path(a.init), names=NAMES)
+        if model.model[-1].nc != len(CLASSES):
+            raise SystemExit(f"{a.init} has {model.model[-1].nc} classes, not the {len(CLASSES)} of views.py")
+        detector_init.calibrate_bn(model, tr_imgs[:64])
+        model.train()
+        det = model.model[-1]
+        log(f"initialised from {a.init} (its weights and anchors, batch norms calibrated on 64 views)")
+    elif resume:
         ckpt = torch.load(a.init, map_location="cpu", weights_only=False)
         model.load_state_dict({k: v.float() for k, v in ckpt["model"].items()})
         log(f"initialised from {a.init} (epoch {ckpt['epoch'] + 1} of its run, its anchors)")
