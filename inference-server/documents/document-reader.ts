@@ -1,10 +1,11 @@
 import type { Box } from '../ocr/crop.js';
 import { decodeFixedLength, type FixedRead } from './ctc-fixed.js';
-import { FIELD_NAMES, mergeFields, type FieldName, type Fields, type Mismatch, type Source, type VizTexts } from './fields.js';
+import { FIELD_NAMES, mergeFields, trustedViz, type FieldName, type Fields, type Mismatch, type Source, type VizTexts } from './fields.js';
 import { LineReader, type LineProbs } from './line-reader.js';
 import { ctcGreedy } from '../ocr/ctc.js';
 import { correctMrz, type PositionRead } from './mrz-correct.js';
 import { mrzGrammar } from './mrz-grammar.js';
+import { fuseNames } from './name-fusion.js';
 import { MRZ_SHAPES, parseMrz, type DocumentType, type MrzChecks, type ParsedMrz } from './mrz.js';
 import { evenLineContrast } from './line-contrast.js';
 import { blockQuad, commonExtent, lineQuad, locateMrzAll, type LocatedMrz, type MrzLineBand } from './mrz-locate.js';
@@ -67,6 +68,8 @@ export interface DocumentOut {
     checks: MrzChecks | null;
     /** characters the check-digit correction changed from the recognizer's first choice */
     corrected: number;
+    /** letters of the names taken from the visual zone where the MRZ reader saw them too (name-fusion.ts) */
+    namesFromVisualZone: number;
   } | null;
   /** the visual zone's texts as read, by field */
   viz: VizTexts;
@@ -155,6 +158,8 @@ interface MrzRead {
   parsed: ParsedMrz | undefined;
   /** characters the check-digit correction changed */
   corrected: number;
+  /** the reader's alternatives for each character of `lines` (absent when they fit no MRZ type) */
+  positions?: PositionRead[][];
   /** the decoded path's log probability per character, per MRZ_SURE_FRAMES frames (how sure the reader was of the whole MRZ) */
   certainty?: number;
 }
@@ -224,6 +229,7 @@ export class DocumentReader {
     const fromPhoto = await this.readMrzOnPhoto(pixels, width, height, doc, found, detectedType, today);
     let mrz = fromPhoto?.parsed?.valid ? fromPhoto : undefined;
     let viz: VizTexts = {};
+    let trusted: VizTexts = {};
     // a document the detector was unsure of is worth the second detector run only once its MRZ proved it
     if ((!mrz && !opts.photoOnly) || (mrz && this.opts.fieldReader)) {
       const view = rectify(pixels, width, height, quad);
@@ -234,17 +240,26 @@ export class DocumentReader {
         const onView = await this.readMrz(vp, view.width, view.height, mrzLines(zones.found), detectedType, today);
         mrz = onView?.parsed?.valid || !fromPhoto ? onView : fromPhoto;
       }
-      viz = await this.readFields(vp, view.width, view.height, zones.found);
+      ({ texts: viz, trusted } = await this.readFields(vp, view.width, view.height, zones.found));
     }
-    const merged = mergeFields(mrz?.parsed, viz, today);
+    let parsed = mrz?.parsed;
+    let fused = 0;
+    if (parsed?.valid && mrz?.positions) {
+      const f = fuseNames(parsed.type, parsed.lines, mrz.positions, trusted);
+      if (f.changed > 0) {
+        parsed = parseMrz(f.lines, today);
+        fused = f.changed;
+      }
+    }
+    const merged = mergeFields(parsed, trusted, today);
     return {
-      type: mrz?.parsed?.type ?? detectedType,
+      type: parsed?.type ?? detectedType,
       score: doc.score,
       box: doc.box,
       corners: quad.map((p) => [Math.round(p[0] * 10) / 10, Math.round(p[1] * 10) / 10] as Point),
       fields: merged.fields,
       sources: merged.sources,
-      mrz: mrz ? { lines: mrz.lines, valid: mrz.parsed?.valid ?? false, checks: mrz.parsed?.checks ?? null, corrected: mrz.corrected } : null,
+      mrz: mrz ? { lines: parsed?.lines ?? mrz.lines, valid: parsed?.valid ?? false, checks: parsed?.checks ?? null, corrected: mrz.corrected, namesFromVisualZone: fused } : null,
       viz,
       mismatches: merged.mismatches,
     };
@@ -360,24 +375,30 @@ export class DocumentReader {
     // a little): scaled to the frames MRZ_SURE was chosen with, a reader with twice the frames is
     // not taken as half as sure
     const frames = view.probs[0]?.steps ?? MRZ_SURE_FRAMES;
-    return { lines: c.parsed.lines, parsed: c.parsed, corrected: c.changed, certainty: (best.logProb / chars) * (MRZ_SURE_FRAMES / frames) };
+    return { lines: c.parsed.lines, parsed: c.parsed, corrected: c.changed, positions: best.positions, certainty: (best.logProb / chars) * (MRZ_SURE_FRAMES / frames) };
   }
 
-  private async readFields(pixels: Uint8Array, width: number, height: number, found: Found[]): Promise<VizTexts> {
+  /** The visual zone's texts as read (all), and those trusted to stand in for a field or contradict the MRZ (fields.ts trustedViz). */
+  private async readFields(pixels: Uint8Array, width: number, height: number, found: Found[]): Promise<{ texts: VizTexts; trusted: VizTexts }> {
     const reader = this.opts.fieldReader;
-    if (!reader) return {};
-    const picked: { field: FieldName; box: Box }[] = [];
+    if (!reader) return { texts: {}, trusted: {} };
+    const picked: { field: FieldName; box: Box; score: number }[] = [];
     for (const field of FIELD_NAMES) {
       const best = found.filter((f) => f.class === FIELD_CLASSES[field]).sort((a, b) => b.score - a.score)[0];
-      if (best) picked.push({ field, box: best.box });
+      if (best) picked.push({ field, box: best.box, score: best.score });
     }
-    const texts = await reader.read(pixels, width, height, picked.map((p) => p.box));
-    const out: VizTexts = {};
+    const reads = await reader.read(pixels, width, height, picked.map((p) => p.box));
+    const texts: VizTexts = {};
+    const confidence: Partial<Record<FieldName, number>> = {};
+    const boxScore: Partial<Record<FieldName, number>> = {};
     picked.forEach((p, i) => {
-      const t = texts[i]!.text.trim();
-      if (t) out[p.field] = t;
+      const t = reads[i]!.text.trim();
+      if (!t) return;
+      texts[p.field] = t;
+      confidence[p.field] = reads[i]!.confidence;
+      boxScore[p.field] = p.score;
     });
-    return out;
+    return { texts, trusted: trustedViz(texts, confidence, boxScore) };
   }
 }
 

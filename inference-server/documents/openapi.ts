@@ -62,7 +62,7 @@ export const documentSchemas = {
       mrz: {
         type: 'object',
         nullable: true,
-        required: ['lines', 'valid', 'checks', 'corrected'],
+        required: ['lines', 'valid', 'checks', 'corrected', 'namesFromVisualZone'],
         additionalProperties: false,
         description: 'The machine-readable zone as read (after correction); null when no MRZ line was found',
         properties: {
@@ -70,6 +70,10 @@ export const documentSchemas = {
           valid: { type: 'boolean', description: 'every check digit and the composite are right, every character is of its position\'s kind, the document code is of its type and the issuing state and nationality are state codes' },
           checks: { ...checks, nullable: true, description: 'null when the lines have no MRZ shape (a line missed)' },
           corrected: { type: 'integer', minimum: 0, description: 'characters the check-digit correction changed from the recognizer\'s first choice (confusable glyphs such as O/0, B/8)' },
+          namesFromVisualZone: {
+            type: 'integer', minimum: 0,
+            description: 'letters of the names (which no check digit covers) taken from the visual zone\'s read, where the MRZ reader offered the same letter as its alternative; 0 without a field reader',
+          },
         },
       },
       viz: {
@@ -103,6 +107,7 @@ export const documentExample = {
     valid: true,
     checks: { documentNumber: true, birthDate: true, expiryDate: true, optional: null, composite: true },
     corrected: 1,
+    namesFromVisualZone: 0,
   },
   viz: { documentNumber: 'D23145890', surname: 'ERIKSSON', givenNames: 'ANNA MARIA', nationality: 'UTOPIAN', birthDate: '12 AUG 1974', sex: 'F', expiryDate: '15 APR 2012' },
   mismatches: [],

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mergeFields, vizValues } from '../../inference-server/documents/fields.js';
+import { hasFieldForm, mergeFields, trustedViz, VIZ_MIN_BOX_SCORE, VIZ_MIN_CONFIDENCE, vizValues } from '../../inference-server/documents/fields.js';
 import { parseMrz } from '../../inference-server/documents/mrz.js';
 import { mrzName, parseVizDate, parseVizNationality, parseVizSex, sameName } from '../../inference-server/documents/viz.js';
 
@@ -93,5 +93,34 @@ describe('fields from the MRZ and the visual zone', () => {
     expect(m.fields.expiryDate).to.equal('2031-02-01');
     expect(m.fields.surname).to.equal(null);
     expect(m.sources.surname).to.equal(null);
+  });
+});
+
+describe('which visual-zone reads are trusted', () => {
+  it('drops a read of the wrong form: a date or a name in the number\'s box, a number in a name\'s', () => {
+    expect(hasFieldForm('documentNumber', 'D23145890')).to.equal(true);
+    expect(hasFieldForm('documentNumber', '15.07.1987')).to.equal(false);
+    expect(hasFieldForm('documentNumber', 'HANNAH')).to.equal(false);
+    expect(hasFieldForm('documentNumber', 'Lucie')).to.equal(false);
+    expect(hasFieldForm('surname', 'ERIKSSON')).to.equal(true);
+    expect(hasFieldForm('surname', "D'ARTAGNAN-THOMAS")).to.equal(true);
+    expect(hasFieldForm('givenNames', 'JHPHGZ34C')).to.equal(false);
+    expect(hasFieldForm('birthDate', '12 AUG 1974')).to.equal(true);
+  });
+
+  it('keeps only reads the field reader and the detector were both sure of', () => {
+    const texts = { surname: 'ERIKSSON', givenNames: 'ANNA', documentNumber: 'D23145890', birthDate: '12.08.1974' };
+    const sure = VIZ_MIN_CONFIDENCE;
+    const box = VIZ_MIN_BOX_SCORE;
+    const out = trustedViz(texts, { surname: sure, givenNames: sure - 0.01, documentNumber: 0.99, birthDate: 0.99 }, { surname: box, givenNames: 0.9, documentNumber: box - 0.01, birthDate: 0.8 });
+    expect(out).to.deep.equal({ surname: 'ERIKSSON', birthDate: '12.08.1974' });
+  });
+
+  it('lets an untrusted read neither stand in for a field nor contradict the MRZ', () => {
+    const texts = { surname: 'ERIKSSQN', expiryDate: '15 APR 2013' };
+    const trusted = trustedViz(texts, { surname: 0.5, expiryDate: 0.5 }, { surname: 0.9, expiryDate: 0.9 });
+    const m = mergeFields(parseMrz(TD1, TODAY), trusted, TODAY);
+    expect(m.mismatches).to.deep.equal([]);
+    expect(m.fields.surname).to.equal('ERIKSSON');
   });
 });
