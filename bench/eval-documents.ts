@@ -5,12 +5,14 @@
  *   npm run eval:documents -- [--n 300] [--seed 3] [--peer-n 300] [--no-peer] [--concurrency 1]
  *                             [--out reports/eval-documents.json] [--check]
  *                             [--detector models/document-detector.onnx] [--mrz-reader models/mrz-reader.onnx]
+ *                             [--field-reader PATH|none]
  *
  * 1. Generates (or reuses) the held-out photos with training/documents/generate.py and a seed the
  *    training never saw (train 1, validation 2, evaluation 3). Needs Python with numpy, opencv and
  *    pillow: $PYTHON, else .venv/bin/python, else python3 (see training/README.md).
  * 2. Starts the server in-process with examples/server/id-document.yaml's pipeline (the bundled
- *    detector and readers, or the candidates given) and POSTs every photo to /v1/read.
+ *    detector and readers, or the candidates given; `--field-reader none` reads the MRZ alone) and
+ *    POSTs every photo to /v1/read.
  * 3. Per photo, the most confident document against the truth: found, type, MRZ valid (every check
  *    digit), each of the eight fields exact, all of them exact; the visual zone's texts as read;
  *    false mismatches (the synthetic zones always agree, so any mismatch is a misread); server time
@@ -43,6 +45,8 @@ const { values } = parseArgs({
     failures: { type: 'string', default: '15' },
     detector: { type: 'string', default: join(root, 'models', 'document-detector.onnx') },
     'mrz-reader': { type: 'string', default: join(root, 'models', 'mrz-reader.onnx') },
+    // a path, or none; unset: the example's (examples/server/id-document.yaml)
+    'field-reader': { type: 'string' },
   },
 });
 const n = Number(values.n);
@@ -54,7 +58,7 @@ type Field = (typeof FIELDS)[number];
 const VIZ_KEYS: Record<string, Field> = { number: 'documentNumber', surname: 'surname', given: 'givenNames', nationality: 'nationality', birth: 'birthDate', sex: 'sex', expiry: 'expiryDate', state: 'issuingState' };
 
 interface Row { file: string; type: string; layout: string; pxPerMm: number; fields: Record<Field, string>; viz: Record<string, string>; mrz: string[] }
-interface DocOut { type: string; fields: Record<Field, string | null>; mrz: { lines: string[]; valid: boolean; corrected: number } | null; viz: Partial<Record<Field, string>>; mismatches: unknown[] }
+interface DocOut { type: string; fields: Record<Field, string | null>; mrz: { lines: string[]; valid: boolean; corrected: number } | null; viz: Partial<Record<Field, string>>; mismatches: { field: Field; mrz: string; viz: string }[] }
 
 function python(): string {
   if (process.env.PYTHON) return process.env.PYTHON;
@@ -71,7 +75,7 @@ function heldOutSet(): { dir: string; rows: Row[] } {
   return { dir, rows: readFileSync(join(dir, 'documents.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Row) };
 }
 
-const FIELD_READER = join(root, 'models', 'field-reader.onnx');
+const FIELD_READER = values['field-reader'];
 const PEER = 'passporteye==2.2.2';
 const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
 const med = (a: number[]) => (a.length ? [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]! : NaN);
@@ -83,11 +87,11 @@ async function ours(dir: string, rows: Row[]) {
     overrides: {
       server: { host: '127.0.0.1', port: 0 },
       model: { path: models.detector, version: 'eval' },
-      // the field reader when one is in models/ (none is shipped yet): otherwise the MRZ alone, as the example serves
-      documents: { mrzReader: models.mrzReader, ...(existsSync(FIELD_READER) ? { fieldReader: FIELD_READER } : {}) },
+      documents: { mrzReader: models.mrzReader, ...(FIELD_READER && FIELD_READER !== 'none' ? { fieldReader: resolve(FIELD_READER) } : {}) },
       logging: { level: 'warn' },
     },
   });
+  if (FIELD_READER === 'none' && config.documents) delete config.documents.fieldReader;
   const server = await startServer(config);
   const results: { row: Row; doc?: DocOut; totalMs: number; documentsMs: number }[] = [];
   const cpu0 = process.cpuUsage();
@@ -108,7 +112,7 @@ async function ours(dir: string, rows: Row[]) {
     await server.shutdown();
   }
   const cpu = process.cpuUsage(cpu0);
-  return { results, cpuMsPerDoc: (cpu.user + cpu.system) / 1000 / rows.length, wallS: (Date.now() - t0) / 1000 };
+  return { results, cpuMsPerDoc: (cpu.user + cpu.system) / 1000 / rows.length, wallS: (Date.now() - t0) / 1000, fieldReader: config.documents?.fieldReader ?? null };
 }
 
 /** PassportEye's MRZ dict in the server's field form (fillers stripped, ISO dates with the same century rule). */
@@ -204,6 +208,8 @@ async function main(): Promise<void> {
   // visual zone as read, against what was printed
   const viz = Object.fromEntries(Object.values(VIZ_KEYS).map((f) => [f, { n: 0, exact: 0 }])) as Record<Field, { n: number; exact: number }>;
   let falseMismatches = 0;
+  const mismatchesByField: Partial<Record<Field, number>> = {};
+  const mismatchSamples: unknown[] = [];
   const byType: Record<string, { n: number; ok: number }> = {};
   const byLayout: Record<string, { n: number; ok: number }> = {};
   const failures: unknown[] = [];
@@ -214,7 +220,14 @@ async function main(): Promise<void> {
       viz[f].n++;
       if (d?.viz[f] === row.viz[k]) viz[f].exact++;
     }
-    if (d && d.mismatches.length) falseMismatches++;
+    if (d && d.mismatches.length) {
+      falseMismatches++;
+      for (const m of d.mismatches) {
+        mismatchesByField[m.field] = (mismatchesByField[m.field] ?? 0) + 1;
+        const printed = Object.entries(VIZ_KEYS).find(([, f]) => f === m.field)?.[0];
+        if (mismatchSamples.length < 40) mismatchSamples.push({ file: row.file, layout: row.layout, ...m, read: d.viz[m.field], printed: printed ? row.viz[printed] : undefined });
+      }
+    }
     const ok = !!d && (d.mrz?.valid ?? false) && FIELDS.every((f) => d.fields[f] === row.fields[f]);
     for (const [t, key] of [[byType, row.type], [byLayout, row.layout]] as const) {
       const e = (t[key] ??= { n: 0, ok: 0 });
@@ -252,8 +265,8 @@ async function main(): Promise<void> {
     }
   }
   const report = {
-    set: { dir, seed, photos: rows.length }, models, visionops: { ...s, vizExact: Object.fromEntries(Object.entries(viz).map(([f, v]) => [f, v.n ? v.exact / v.n : null])),
-      photosWithFalseMismatches: falseMismatches / rows.length, photosCorrected: corrected / rows.length,
+    set: { dir, seed, photos: rows.length }, models: { ...models, fieldReader: o.fieldReader }, visionops: { ...s, vizExact: Object.fromEntries(Object.entries(viz).map(([f, v]) => [f, v.n ? v.exact / v.n : null])),
+      photosWithFalseMismatches: falseMismatches / rows.length, mismatchesByField, mismatchSamples, photosCorrected: corrected / rows.length,
       medianTotalMs: med(o.results.map((r) => r.totalMs)), maxTotalMs: Math.max(...o.results.map((r) => r.totalMs)), medianDocumentsMs: med(o.results.map((r) => r.documentsMs)), cpuMsPerDoc: o.cpuMsPerDoc,
       byType, byLayout },
     peer: peerReport ?? null,
