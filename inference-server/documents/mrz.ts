@@ -292,6 +292,14 @@ export function parseMrz(lines: string[], today: Date = new Date()): ParsedMrz {
     const code = part(lines, sp);
     if (!isStateCode(code)) problems.push(`${what} ${JSON.stringify(code)} is no state code`);
   }
+  // ICAO 9303 writes every data element from its first position, fillers after it: an optional
+  // field that starts with a filler is empty. Stray marks read at a line's end (a line located past
+  // its last character) otherwise make a personal number such as `<<<<<<<<<<<C<2` whose check
+  // digit can hold by chance.
+  L.optional.forEach((sp, i) => {
+    const v = part(lines, sp);
+    if (v.startsWith('<') && !/^<*$/.test(v)) problems.push(`optional data ${i + 1} ${JSON.stringify(v)} does not start at its first position`);
+  });
   if (birthDate === null) problems.push('birth date is not a date');
   if (expiryDate === null) problems.push('expiry date is not a date');
   const sexCh = part(lines, L.sex);

@@ -76,6 +76,21 @@ describe('MRZ (ICAO 9303)', () => {
     expect(parseMrz(['C' + TD1[0]!.slice(1), TD1[1]!, TD1[2]!], TODAY).valid).to.equal(true);
   });
 
+  it('is no valid MRZ when optional data starts with fillers and goes on after them, though its check digits hold', () => {
+    // what stray marks at a line's end make of an empty personal number (test/fixtures/documents/td3-line-runs-on.jpg)
+    const personal = '<<<<<<<<<<<C<2';
+    const l2 = TD3[1]!.slice(0, 28) + personal + checkDigit(personal);
+    const line = l2 + checkDigit(l2.slice(0, 10) + l2.slice(13, 20) + l2.slice(21, 43));
+    const p = parseMrz([TD3[0]!, line], TODAY);
+    expect(p.checks).to.deep.equal({ documentNumber: true, birthDate: true, expiryDate: true, optional: true, composite: true });
+    expect(p.valid).to.equal(false);
+    expect(p.problems).to.deep.equal(['optional data 1 "<<<<<<<<<<<C<2" does not start at its first position']);
+    // written from its first position, the same characters are a personal number
+    const left = 'C2<<<<<<<<<<<<';
+    const l2b = TD3[1]!.slice(0, 28) + left + checkDigit(left);
+    expect(parseMrz([TD3[0]!, l2b + checkDigit(l2b.slice(0, 10) + l2b.slice(13, 20) + l2b.slice(21, 43))], TODAY).valid).to.equal(true);
+  });
+
   it('reads a document number longer than nine characters from the optional data (TD1, ICAO part 5 note j)', () => {
     // D23145890123: check digit over all twelve characters = 3 (7,3,1 weights: 223 mod 10)
     const l1 = 'I<UTOD23145890<1233<<<<<<<<<<<';
