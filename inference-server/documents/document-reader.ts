@@ -208,7 +208,11 @@ export class DocumentReader {
     const out: DocumentOut[] = [];
     const candidates = documentsOf(found, Number.MAX_SAFE_INTEGER);
     const confident = candidates.filter((d) => d.score > minScore).slice(0, this.opts.maxDocuments);
-    for (const doc of confident) out.push(await this.readOne(pixels, width, height, doc, found, infer, today));
+    for (const doc of confident) {
+      const read = await this.readOne(pixels, width, height, doc, found, infer, today);
+      // boxes of two types over one card that overlap too little to be merged: its MRZ, proven, is the same
+      if (!(read.mrz?.valid && out.some((o) => o.mrz?.valid && o.mrz.lines.join() === read.mrz!.lines.join()))) out.push(read);
+    }
     const unsure = candidates
       .filter((d) => d.score <= minScore && confident.every((k) => iou(k.box, d.box) < 0.5))
       .filter((d) => found.some((f) => f.class === MRZ_LINE_CLASS && f.score >= MRZ_ON_PHOTO_MIN_SCORE && inside(centre(f.box), d.box, 0.05)));
