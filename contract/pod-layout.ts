@@ -45,7 +45,7 @@ export const BUNDLED_MODEL_FILES = {
   documentDetector: 'models/document-detector.onnx',
   /** CRNN + CTC MRZ line reader, models/mrz-reader.md */
   mrzReader: 'models/mrz-reader.onnx',
-  /** CRNN + CTC visual-zone field reader (training/documents/recognizer.py --task field); not trained and not shipped yet */
+  /** CRNN + CTC visual-zone field reader (training/documents/recognizer.py --task field); opt-in (documents.fieldReader), models/field-reader.md */
   fieldReader: 'models/field-reader.onnx',
 } as const;
 

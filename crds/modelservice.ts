@@ -51,7 +51,7 @@ export const DEFAULTS = {
   archiveAccessMode: 'ReadWriteOnce',
   documentsMaxDocuments: SHARED_DEFAULTS.documents.maxDocuments,
   documentsZoneConfidence: SHARED_DEFAULTS.documents.zoneConfidence,
-  // the project has not trained a field reader yet (models/README.md): the MRZ alone by default
+  // the bundled detector still mislabels some field boxes (models/field-reader.md): the MRZ alone by default
   documentsFieldReader: false,
   mlflowCaKey: 'ca.crt',
 } as const;
@@ -302,8 +302,8 @@ const documents = Type.Object(
         default: DEFAULTS.documentsFieldReader,
         description:
           "Also read the visual zone's fields (surname, dates, ...) with a field reader at /app/models/field-reader.onnx, to fill fields when " +
-          'the MRZ fails its checks and to report where the two zones disagree. The project image bundles none yet: true needs a custom ' +
-          'image with that file, or the pods stay unready. false (default): the fields come from the MRZ alone.',
+          'the MRZ fails its checks, to mend a misread name and to report where the two zones disagree (models/field-reader.md; the project image carries it). ' +
+          'false (default): the fields come from the MRZ alone, since the bundled detector still mislabels some field boxes.',
       }),
     ),
     maxDocuments: Type.Optional(
@@ -316,7 +316,7 @@ const documents = Type.Object(
   {
     description:
       'Settings of the documents pipeline: spec.model is an ID-document detector (the bundled one: models/document-detector.onnx), the MRZ and ' +
-      'field readers are the ones at /app/models/mrz-reader.onnx and field-reader.onnx of the server image (the project image ships the MRZ reader, no field reader yet). Images of identity documents ' +
+      'field readers are the ones at /app/models/mrz-reader.onnx and field-reader.onnx of the server image (the project image ships both). Images of identity documents ' +
       'are archived only with spec.archive.enabled.',
   },
 );

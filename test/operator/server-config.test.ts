@@ -156,7 +156,7 @@ describe('server ConfigMap builder', () => {
       expect(c.archive).to.equal(undefined);
     });
 
-    it('documents: defaults (the MRZ alone: no field reader is bundled), and the field reader when asked for', () => {
+    it('documents: defaults (the MRZ alone: the field reader is opt-in), and the field reader when asked for', () => {
       expect(buildServerConfig(ids(), config).documents).to.deep.equal({ mrzReader: BUNDLED_MRZ_READER, maxDocuments: 2, zoneConfidence: 0.25, archive: false });
       expect(buildServerConfig(ids({ documents: { fieldReader: true } }), config).documents).to.have.property('fieldReader', BUNDLED_FIELD_READER);
     });

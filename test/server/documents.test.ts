@@ -12,7 +12,7 @@ import { FIXTURES } from './helpers.js';
 
 /**
  * The ID-document pipeline through the real server with the bundled models (models/document-
- * detector.onnx, mrz-reader.onnx; no field reader is bundled, so the fields come from the MRZ) on synthetic photos the training never saw
+ * detector.onnx, mrz-reader.onnx; the example reads no visual zone, so the fields come from the MRZ) on synthetic photos the training never saw
  * (test/fixtures/documents/, generator seed 4; see its README), every response checked against the
  * OpenAPI document.
  */
