@@ -154,6 +154,44 @@ describe('ID documents through the server', function () {
   });
 });
 
+describe('ID documents with the bundled field reader (documents.fieldReader, opt-in)', function () {
+  this.timeout(180_000);
+
+  it('reads the visual zone too, keeps the proven MRZ\'s fields, and logs none of it', async () => {
+    const lines: string[] = [];
+    const server = await documentServer({ documents: { mrzReader: join(root, 'models', 'mrz-reader.onnx'), fieldReader: join(root, 'models', 'field-reader.onnx') } }, lines);
+    const said: string[] = [];
+    let vizRead = 0;
+    let vizRight = 0;
+    try {
+      for (const t of await truths()) {
+        const res = await request(server.url).post('/v1/read').attach('image', join(DOCS, t.file)).expect(200);
+        const read = (res.body.documents as (DocumentAnswer & { mrz: { namesFromVisualZone: number } })[]).find((d) => d.mrz?.valid);
+        expect(read, t.file).to.not.equal(undefined);
+        // the proven MRZ's fields, whatever the visual zone says (a disagreement is a mismatch, not a change)
+        expect(read!.fields, t.file).to.deep.equal(t.fields);
+        expect(read!.mrz!.namesFromVisualZone, t.file).to.equal(0);
+        const viz = Object.entries(read!.viz);
+        vizRead += viz.length;
+        const printed: Record<string, string> = { documentNumber: t.viz.number!, surname: t.viz.surname!, givenNames: t.viz.given!, birthDate: t.viz.birth!, expiryDate: t.viz.expiry! };
+        vizRight += viz.filter(([k, v]) => printed[k] !== undefined && printed[k] === v).length;
+        said.push(...viz.map(([, v]) => v), ...Object.values(t.viz));
+      }
+      // the fixtures' fields, read from the detector's boxes on the upright document
+      expect(vizRead, 'visual-zone texts read on the three fixtures (24 fields)').to.be.at.least(18);
+      expect(vizRight, 'of the 15 compared, exactly as printed').to.be.at.least(10);
+      const metrics = (await request(server.url).get('/metrics').expect(200)).text;
+      const logs = lines.join('');
+      for (const v of new Set(said.filter((x) => x.length >= 4))) {
+        expect(logs.includes(v), `log holds ${JSON.stringify(v)}`).to.equal(false);
+        expect(metrics.includes(v), `metrics hold ${JSON.stringify(v)}`).to.equal(false);
+      }
+    } finally {
+      await server.shutdown();
+    }
+  });
+});
+
 describe('ID documents: configuration and archive', function () {
   this.timeout(180_000);
 
