@@ -392,17 +392,7 @@ export class DocumentReader {
       if (best) picked.push({ field, box: best.box, score: best.score });
     }
     const reads = await reader.read(pixels, width, height, picked.map((p) => p.box));
-    const texts: VizTexts = {};
-    const confidence: Partial<Record<FieldName, number>> = {};
-    const boxScore: Partial<Record<FieldName, number>> = {};
-    picked.forEach((p, i) => {
-      const t = reads[i]!.text.trim();
-      if (!t) return;
-      texts[p.field] = t;
-      confidence[p.field] = reads[i]!.confidence;
-      boxScore[p.field] = p.score;
-    });
-    return { texts, trusted: trustedViz(texts, confidence, boxScore) };
+    return trustedViz(picked.map((p, i) => ({ field: p.field, text: reads[i]!.text.trim(), confidence: reads[i]!.confidence, boxScore: p.score })).filter((r) => r.text));
   }
 }
 

@@ -37,14 +37,25 @@ export function hasFieldForm(field: FieldName, text: string): boolean {
   return true;
 }
 
-/** The reads of `texts` trusted as above (confidence and box score per field, as the readers gave them). */
-export function trustedViz(texts: VizTexts, confidence: Partial<Record<FieldName, number>>, boxScore: Partial<Record<FieldName, number>>): VizTexts {
-  const out: VizTexts = {};
-  for (const k of FIELD_NAMES) {
-    const t = texts[k];
-    if (t !== undefined && (confidence[k] ?? 0) >= VIZ_MIN_CONFIDENCE && (boxScore[k] ?? 0) >= VIZ_MIN_BOX_SCORE && hasFieldForm(k, t)) out[k] = t;
+/** One field as the field reader read it from the detector's box. */
+export interface VizRead {
+  field: FieldName;
+  text: string;
+  /** the field reader's confidence in the text */
+  confidence: number;
+  /** the detector's score of the box */
+  boxScore: number;
+}
+
+/** The texts of `reads`, and those of them trusted as above. */
+export function trustedViz(reads: VizRead[]): { texts: VizTexts; trusted: VizTexts } {
+  const texts: VizTexts = {};
+  const trusted: VizTexts = {};
+  for (const r of reads) {
+    texts[r.field] = r.text;
+    if (r.confidence >= VIZ_MIN_CONFIDENCE && r.boxScore >= VIZ_MIN_BOX_SCORE && hasFieldForm(r.field, r.text)) trusted[r.field] = r.text;
   }
-  return out;
+  return { texts, trusted };
 }
 
 /** Each visual-zone text as the value an MRZ would hold (names transliterated, dates ISO, codes). */

@@ -109,16 +109,23 @@ describe('which visual-zone reads are trusted', () => {
   });
 
   it('keeps only reads the field reader and the detector were both sure of', () => {
-    const texts = { surname: 'ERIKSSON', givenNames: 'ANNA', documentNumber: 'D23145890', birthDate: '12.08.1974' };
     const sure = VIZ_MIN_CONFIDENCE;
     const box = VIZ_MIN_BOX_SCORE;
-    const out = trustedViz(texts, { surname: sure, givenNames: sure - 0.01, documentNumber: 0.99, birthDate: 0.99 }, { surname: box, givenNames: 0.9, documentNumber: box - 0.01, birthDate: 0.8 });
-    expect(out).to.deep.equal({ surname: 'ERIKSSON', birthDate: '12.08.1974' });
+    const out = trustedViz([
+      { field: 'surname', text: 'ERIKSSON', confidence: sure, boxScore: box },
+      { field: 'givenNames', text: 'ANNA', confidence: sure - 0.01, boxScore: 0.9 },
+      { field: 'documentNumber', text: 'D23145890', confidence: 0.99, boxScore: box - 0.01 },
+      { field: 'birthDate', text: '12.08.1974', confidence: 0.99, boxScore: 0.8 },
+    ]);
+    expect(out.trusted).to.deep.equal({ surname: 'ERIKSSON', birthDate: '12.08.1974' });
+    expect(Object.keys(out.texts)).to.have.length(4);
   });
 
   it('lets an untrusted read neither stand in for a field nor contradict the MRZ', () => {
-    const texts = { surname: 'ERIKSSQN', expiryDate: '15 APR 2013' };
-    const trusted = trustedViz(texts, { surname: 0.5, expiryDate: 0.5 }, { surname: 0.9, expiryDate: 0.9 });
+    const { trusted } = trustedViz([
+      { field: 'surname', text: 'ERIKSSQN', confidence: 0.5, boxScore: 0.9 },
+      { field: 'expiryDate', text: '15 APR 2013', confidence: 0.5, boxScore: 0.9 },
+    ]);
     const m = mergeFields(parseMrz(TD1, TODAY), trusted, TODAY);
     expect(m.mismatches).to.deep.equal([]);
     expect(m.fields.surname).to.equal('ERIKSSON');
