@@ -27,8 +27,21 @@ function nameStep(g: number, ch: string): number {
 }
 
 /**
- * Per line, the automaton of what the MRZ's layout allows at each position (mrz.ts slots, and the
- * names' own order where the line holds them), for the fixed-length decoding.
+ * Optional data (ICAO 9303): written from its first position, fillers after it, so a field
+ * that begins with a filler is empty (mrz.ts parseMrz rejects anything else). States: 0 anywhere
+ * else or in a field that began with a character, 1 in a field that began with a filler.
+ */
+const OPTIONAL_STATES = 2;
+function optionalStep(g: number, ch: string, first: boolean, inside: boolean): number {
+  if (!inside) return 0;
+  if (first) return ch === '<' ? 1 : 0;
+  return g === 1 && ch !== '<' ? -1 : g;
+}
+
+/**
+ * Per line, the automaton of what the MRZ's layout allows at each position (mrz.ts slots, the
+ * names' own order where the line holds them, and empty optional data kept empty), for the
+ * fixed-length decoding.
  */
 export function mrzGrammar(type: DocumentType, alphabet: string, blank: number): LineGrammar[] {
   const key = `${type}:${alphabet}:${blank}`;
@@ -36,16 +49,19 @@ export function mrzGrammar(type: DocumentType, alphabet: string, blank: number):
   if (!grammars) {
     const C = alphabet.length + 1;
     const charOf = (k: number) => classChar(alphabet, blank, k);
-    const names = LAYOUTS[type].names;
+    const { names, optional } = LAYOUTS[type];
     grammars = slots(type).map((line, l) => {
-      const G = l === names.line ? NAME_STATES : 1;
+      // no MRZ has optional data on its names line, so each line needs one automaton or the other
+      const spans = optional.filter((o) => o.line === l);
+      const G = l === names.line ? NAME_STATES : spans.length > 0 ? OPTIONAL_STATES : 1;
       const next = new Int16Array(line.length * G * C).fill(-1);
       line.forEach((slot, n) => {
         const inNames = l === names.line && n >= names.start && n < names.end;
+        const span = spans.find((o) => n >= o.start && n < o.end);
         for (let g = 0; g < G; g++) {
           for (let k = 0; k < C; k++) {
             if (k === blank || !fits(slot, charOf(k))) continue;
-            next[(n * G + g) * C + k] = inNames ? nameStep(g, charOf(k)) : g;
+            next[(n * G + g) * C + k] = inNames ? nameStep(g, charOf(k)) : spans.length > 0 ? optionalStep(g, charOf(k), n === span?.start, span !== undefined) : g;
           }
         }
       });

@@ -70,6 +70,28 @@ describe('fixed-length CTC decoding', () => {
     expect(read(mrzGrammar('TD3', alpha, 0)[0])).to.equal('P<UTORIBEIRO<LUIS<MARIA<<<<<<<<<<<<<<<<<<<<<');
   });
 
+  it('keeps optional data that begins with a filler empty: a stray mark after it is read as a filler', () => {
+    const alpha = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ<';
+    const C = alpha.length + 1;
+    // each character sure at 0.9 in its frame, a blank after it
+    const framesOf = (line: string) => frames([...line].flatMap((ch) => [alpha.indexOf(ch) + 1, 0]), C);
+    const decode = (probs: Float32Array, g?: LineGrammar) => decodeFixedLength(probs, 88, C, alpha, 44, 0, 4, g)!.positions.map((p) => p[0]!.ch).join('');
+    const grammar = mrzGrammar('TD3', alpha, 0)[1];
+    // a passport's second line with no personal number; a mark at the end of the located line looks
+    // like C among its fillers (the kind of read that once made `<<<<<<<<<<<C<2` pass its check digit)
+    const empty = 'L898902C36UTO7408122F1204159<<<<<<<<<<<<<<<4';
+    const probs = framesOf(empty);
+    const t = 2 * 39;
+    probs.fill(0.1 / (C - 1), t * C, (t + 1) * C);
+    probs[t * C + alpha.indexOf('C') + 1] = 0.6;
+    probs[t * C + alpha.indexOf('<') + 1] = 0.3;
+    expect(decode(probs).slice(28, 42)).to.equal('<<<<<<<<<<<C<<');
+    expect(decode(probs, grammar)).to.equal(empty);
+    // a personal number that begins with a character keeps the fillers and characters after it
+    const filled = 'L898902C36UTO7408122F1204159ZE184226B<<<<<10';
+    expect(decode(framesOf(filled), grammar)).to.equal(filled);
+  });
+
   it('reads a line the same after a larger one was decoded (its scratch is reused, not cleared)', () => {
     const small = () => decodeFixedLength(frames([2, 0, 1, 0, 3, 0, 2, 0, 3], 4), 9, 4, alphabet, 4);
     const before = small();
