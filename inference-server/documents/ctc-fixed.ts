@@ -58,8 +58,8 @@ export function decodeFixedLength(probs: Float32Array, steps: number, classes: n
   const C = classes;
   const G = grammar?.states ?? 1;
   if (grammar && grammar.next.length !== length * G * C) throw new Error(`grammar: ${grammar.next.length} transitions, not ${length} positions x ${G} states x ${C} classes`);
-  // the state after class k becomes the n-th character in state g (-1: not allowed)
-  const step = grammar ? (n: number, g: number, k: number) => grammar.next[(n * G + g) * C + k]! : () => 0;
+  // the state after class k becomes the n-th character in state g (-1: not allowed); without a grammar every class keeps state 0
+  const next = grammar?.next;
   const N = length + 1;
   const S = N * G * C;
   const at = (n: number, g: number, c: number) => (n * G + g) * C + c;
@@ -67,6 +67,14 @@ export function decodeFixedLength(probs: Float32Array, steps: number, classes: n
   const mem = scratchFor(steps * S, S, steps * C);
   const lp = mem.lp;
   for (let i = 0; i < steps * C; i++) lp[i] = Math.log(Math.max(probs[i]!, 1e-30));
+  // per (n, g) of the previous frame: the best symbol of all, and the best two non-blank ones (a new
+  // character must differ from the one before it unless a blank came between)
+  const bestAll = new Float64Array(N * G);
+  const bestAllC = new Int32Array(N * G);
+  const b1s = new Float64Array(N * G);
+  const b1cs = new Int32Array(N * G);
+  const b2s = new Float64Array(N * G);
+  const b2cs = new Int32Array(N * G);
   // score[t][n][g][c], back[t][n][g][c] = the previous state, packed as at(). back is not cleared:
   // the walk back only visits states scored in this call, and every one of those was written.
   let prev = mem.score.subarray(0, S).fill(NEG);
@@ -75,7 +83,7 @@ export function decodeFixedLength(probs: Float32Array, steps: number, classes: n
   prev[at(0, 0, blank)] = lp[blank]!;
   for (let k = 0; k < C; k++) {
     if (k === blank || N <= 1) continue;
-    const g = step(0, 0, k);
+    const g = next ? next[k]! : 0;
     if (g >= 0) prev[at(1, g, k)] = lp[k]!;
   }
   for (let t = 1; t < steps; t++) {
@@ -86,70 +94,87 @@ export function decodeFixedLength(probs: Float32Array, steps: number, classes: n
     // character a frame at most); the others stay -Infinity.
     const nLo = Math.max(0, length - (steps - 1 - t));
     const nHi = Math.min(length, t + 1);
+    // one pass over the previous frame's symbols of each (n, g) that this frame can extend
+    for (let ng = Math.max(0, nLo - 1) * G; ng < (nHi + 1) * G; ng++) {
+      let ba = NEG;
+      let bac = -1;
+      let b1 = NEG;
+      let b1c = -1;
+      let b2 = NEG;
+      let b2c = -1;
+      const base = ng * C;
+      for (let c = 0; c < C; c++) {
+        const v = prev[base + c]!;
+        if (v === NEG) continue;
+        if (v > ba) {
+          ba = v;
+          bac = c;
+        }
+        if (c === blank) continue;
+        if (v > b1) {
+          b2 = b1;
+          b2c = b1c;
+          b1 = v;
+          b1c = c;
+        } else if (v > b2) {
+          b2 = v;
+          b2c = c;
+        }
+      }
+      bestAll[ng] = ba;
+      bestAllC[ng] = bac;
+      b1s[ng] = b1;
+      b1cs[ng] = b1c;
+      b2s[ng] = b2;
+      b2cs[ng] = b2c;
+    }
     for (let n = nLo; n <= nHi; n++) {
       for (let g = 0; g < G; g++) {
+        const ng = n * G + g;
         // blank at t: from any symbol at (t-1, n, g)
-        let bestPrev = NEG;
-        let bestPrevC = -1;
-        for (let c = 0; c < C; c++) {
-          const v = prev[at(n, g, c)]!;
-          if (v > bestPrev) {
-            bestPrev = v;
-            bestPrevC = c;
-          }
-        }
+        const bestPrev = bestAll[ng]!;
         // no path is in (n, g) at t-1: nothing to extend (most (n, g) of a names line are dead)
         if (bestPrev === NEG) continue;
-        cur[at(n, g, blank)] = bestPrev + lp[row + blank]!;
-        back[from + at(n, g, blank)] = at(n, g, bestPrevC);
+        const here = ng * C;
+        cur[here + blank] = bestPrev + lp[row + blank]!;
+        back[from + here + blank] = here + bestAllC[ng]!;
         if (n === 0) continue;
         // the same character continues (same state)
         for (let k = 0; k < C; k++) {
           if (k === blank) continue;
-          const v = prev[at(n, g, k)]!;
+          const v = prev[here + k]!;
           if (v > NEG) {
-            cur[at(n, g, k)] = v + lp[row + k]!;
-            back[from + at(n, g, k)] = at(n, g, k);
+            cur[here + k] = v + lp[row + k]!;
+            back[from + here + k] = here + k;
           }
         }
       }
       if (n === 0) continue;
       // a new n-th character k from (t-1, n-1, g): after a blank, or after a different character
       for (let g = 0; g < G; g++) {
-        let b1 = NEG;
-        let b1c = -1;
-        let b2 = NEG;
-        let b2c = -1;
-        for (let c = 0; c < C; c++) {
-          if (c === blank) continue;
-          const v = prev[at(n - 1, g, c)]!;
-          if (v > b1) {
-            b2 = b1;
-            b2c = b1c;
-            b1 = v;
-            b1c = c;
-          } else if (v > b2) {
-            b2 = v;
-            b2c = c;
-          }
-        }
-        const fromBlank = prev[at(n - 1, g, blank)]!;
+        const pg = (n - 1) * G + g;
+        const b1 = b1s[pg]!;
+        const b1c = b1cs[pg]!;
+        const b2 = b2s[pg]!;
+        const b2c = b2cs[pg]!;
+        const fromBlank = prev[pg * C + blank]!;
         if (fromBlank === NEG && b1 === NEG) continue;
+        const rule = ((n - 1) * G + g) * C;
         for (let k = 0; k < C; k++) {
           if (k === blank) continue;
-          const g2 = step(n - 1, g, k);
+          const g2 = next ? next[rule + k]! : 0;
           if (g2 < 0) continue;
           let best = fromBlank;
-          let arg = at(n - 1, g, blank);
+          let arg = pg * C + blank;
           const other = b1c !== k ? b1 : b2;
           const otherC = b1c !== k ? b1c : b2c;
           if (otherC >= 0 && other > best) {
             best = other;
-            arg = at(n - 1, g, otherC);
+            arg = pg * C + otherC;
           }
           if (best === NEG) continue;
           const v = best + lp[row + k]!;
-          const idx = at(n, g2, k);
+          const idx = (n * G + g2) * C + k;
           if (v > cur[idx]!) {
             cur[idx] = v;
             back[from + idx] = arg;
