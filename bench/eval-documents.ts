@@ -243,6 +243,15 @@ async function main(): Promise<void> {
     }
   });
   const corrected = o.results.filter((r) => (r.doc?.mrz?.corrected ?? 0) > 0).length;
+  // valid MRZs by how many characters the check-digit correction changed, and how many of them had a
+  // wrong field: how far a correction can go before "valid" stops meaning right
+  const validByCorrected: Record<number, { valid: number; wrong: number }> = {};
+  for (const r of o.results) {
+    if (!r.doc?.mrz?.valid) continue;
+    const e = (validByCorrected[r.doc.mrz.corrected] ??= { valid: 0, wrong: 0 });
+    e.valid++;
+    if (!FIELDS.every((f) => r.doc!.fields[f] === r.row.fields[f])) e.wrong++;
+  }
   let peerReport: Record<string, unknown> | undefined;
   if (!values['no-peer']) {
     const pn = Math.min(rows.length, Number(values['peer-n'] ?? rows.length));
@@ -266,7 +275,7 @@ async function main(): Promise<void> {
   }
   const report = {
     set: { dir, seed, photos: rows.length }, models: { ...models, fieldReader: o.fieldReader }, visionops: { ...s, vizExact: Object.fromEntries(Object.entries(viz).map(([f, v]) => [f, v.n ? v.exact / v.n : null])),
-      photosWithFalseMismatches: falseMismatches / rows.length, mismatchesByField, mismatchSamples, photosCorrected: corrected / rows.length,
+      photosWithFalseMismatches: falseMismatches / rows.length, mismatchesByField, mismatchSamples, photosCorrected: corrected / rows.length, validByCorrected,
       medianTotalMs: med(o.results.map((r) => r.totalMs)), maxTotalMs: Math.max(...o.results.map((r) => r.totalMs)), medianDocumentsMs: med(o.results.map((r) => r.documentsMs)), cpuMsPerDoc: o.cpuMsPerDoc,
       byType, byLayout },
     peer: peerReport ?? null,
@@ -281,6 +290,7 @@ async function main(): Promise<void> {
   console.log(`  fields: ${FIELDS.map((f) => `${f} ${pct(s.fieldAccuracy[f])}`).join(', ')}`);
   console.log(`  visual zone read exactly: ${Object.entries(report.visionops.vizExact).map(([f, v]) => `${f} ${v === null ? '-' : pct(v)}`).join(', ')}`);
   console.log(`  corrected by check digits: ${pct(corrected / rows.length)} of photos; false mismatches on ${pct(falseMismatches / rows.length)}`);
+  console.log(`  valid MRZs by characters corrected (valid/with a wrong field): ${Object.entries(validByCorrected).map(([k, v]) => `${k}: ${v.valid}/${v.wrong}`).join(', ')}`);
   console.log(`  by type: ${Object.entries(byType).sort().map(([k, v]) => `${k} ${pct(v.ok / v.n)} (n=${v.n})`).join('; ')}`);
   console.log(`  by layout: ${Object.entries(byLayout).sort().map(([k, v]) => `${k} ${pct(v.ok / v.n)}`).join('; ')}`);
   console.log(`  time per document: median ${report.visionops.medianTotalMs.toFixed(0)} ms in the server (documents stage ${report.visionops.medianDocumentsMs.toFixed(0)} ms), slowest photo ${report.visionops.maxTotalMs.toFixed(0)} ms, ` +
