@@ -283,6 +283,7 @@ def parse_args():
     ap.add_argument("--val-n", type=int, default=300)
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr0", type=float, default=HYP["lr0"], help="peak learning rate (lower to polish a trained detector)")
     ap.add_argument("--nbs", type=int, default=16, help="nominal batch: gradients are accumulated to it (yolov5 uses 64)")
     ap.add_argument("--freeze", type=int, default=5, help="first layers kept as initialised (0: none); with --init plate the "
                     "plate detector's stem and first stages, which saves their backward pass (the costliest on a CPU)")
@@ -353,7 +354,7 @@ def main():
     if a.init == "plate":
         copied = init_from_plate_detector(model, ROOT / "models/plate-detector.onnx", tr_imgs)
         log(f"initialised from models/plate-detector.onnx ({copied} tensors)")
-    hyp = dict(HYP)
+    hyp = dict(HYP, lr0=a.lr0)
     if resume:  # trained weights: no bias warmup from 0.1, the 50-batch minimum of momentum warmup only
         hyp.update(warmup_epochs=0.0, warmup_bias_lr=hyp["lr0"])
     nl = det.nl

@@ -217,6 +217,61 @@ class Exported(nn.Module):
         return torch.softmax(self.m(x), dim=-1)
 
 
+def load_onnx(model: LineReader, path: Path, calib: np.ndarray) -> None:
+    """The weights of a shipped reader (the repository keeps only its ONNX) back in `model`, to go on
+    training it. The export folded each batch norm into its convolution, and a batch norm in
+    training normalises by the batch's statistics, so each one is set to pass its folded
+    convolution's output through unchanged *at the statistics it meets on `calib`* (a batch of
+    training inputs): gamma = std, beta = mean + folded bias, and those statistics as running ones.
+    The LSTM's gates come back from ONNX's order (i, o, f, c) to torch's (i, f, g, o)."""
+    import onnx
+    from onnx import numpy_helper
+
+    g = onnx.load(str(path)).graph
+    inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    convs = [n for n in g.node if n.op_type == "Conv"]
+    blocks = [m for m in model.cnn if isinstance(m, nn.Sequential)]
+    if len(convs) != len(blocks):
+        raise ValueError(f"{path}: {len(convs)} convolutions, the reader has {len(blocks)}")
+    lstm = next(n for n in g.node if n.op_type == "LSTM")
+    matmul = next(n for n in g.node if n.op_type == "MatMul" and n.input[1] in inits)
+    head_bias = next(inits[i] for n in g.node if n.op_type == "Add" for i in n.input if i in inits)
+    t = lambda a: torch.tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731 (a copy: ONNX arrays are read-only)
+    h = model.rnn.hidden_size
+    order = np.r_[0:h, 2 * h:3 * h, 3 * h:4 * h, h:2 * h]  # ONNX i, o, f, c -> torch i, f, g, o
+    W, R, B = (inits[i] for i in lstm.input[1:4])
+    with torch.no_grad():
+        for blk, node in zip(blocks, convs):
+            blk[0].weight.copy_(t(inits[node.input[1]]))
+            bn = blk[1]
+            bn.weight.fill_(1.0)
+            bn.bias.copy_(t(inits[node.input[2]]))
+            bn.running_mean.zero_()
+            bn.running_var.fill_(1.0 - bn.eps)
+        for d, sfx in enumerate(("", "_reverse")):
+            getattr(model.rnn, f"weight_ih_l0{sfx}").copy_(t(W[d][order]))
+            getattr(model.rnn, f"weight_hh_l0{sfx}").copy_(t(R[d][order]))
+            getattr(model.rnn, f"bias_ih_l0{sfx}").copy_(t(B[d][:4 * h][order]))
+            getattr(model.rnn, f"bias_hh_l0{sfx}").copy_(t(B[d][4 * h:][order]))
+        model.head.weight.copy_(t(inits[matmul.input[1]].T))
+        model.head.bias.copy_(t(head_bias))
+    stats, hooks = {}, []
+    for blk in blocks:
+        hooks.append(blk[0].register_forward_hook(lambda m, i, o, b=blk: stats.__setitem__(b, (o.mean((0, 2, 3)), o.std((0, 2, 3)).clamp_min(1e-3)))))
+    model.eval()
+    with torch.no_grad():
+        model(torch.from_numpy(calib))
+        for hk in hooks:
+            hk.remove()
+        for blk, (mean, std) in stats.items():
+            bn = blk[1]
+            bn.bias.copy_(mean + bn.bias)
+            bn.weight.copy_(torch.sqrt(std**2 + bn.eps))
+            bn.running_mean.copy_(mean)
+            bn.running_var.copy_(std**2)
+    model.train()
+
+
 def greedy(probs: np.ndarray, alphabet: str) -> str:
     out, prev = [], 0
     for k in probs.argmax(-1):
@@ -306,7 +361,7 @@ def parse_args():
     ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--train-budget-s", type=float, default=0, help="fit the epochs (at most --epochs) to N seconds of training, "
                     "from the time of a few probe steps")
-    ap.add_argument("--init", type=Path, default=None, help="start from a run's best.pt (same task and shape) instead of from scratch")
+    ap.add_argument("--init", type=Path, default=None, help="start from a run's best.pt or a reader's .onnx (same task and shape) instead of from scratch")
     ap.add_argument("--time-stride", type=int, choices=(2, 4), default=None,
                     help="input columns per output frame (LineReader; the task's default: mrz 2, as shipped, field 4)")
     ap.add_argument("--jitter-x", type=float, default=None,
@@ -355,7 +410,11 @@ def main():
     val_t = [c["text"] for c in val]
     log(f"{a.task}: train {len(train)} zones, val {len(val)} ({t_data:.0f}s)")
     model = LineReader(cfg["channels"], cfg["hidden"], len(alphabet) + 1, cfg["stride"])
-    if a.init:
+    if a.init and a.init.suffix == ".onnx":
+        calib = np.stack([jittered(rng, train[i], cfg)[None] for i in rng.choice(len(train), 256, replace=False)])
+        load_onnx(model, a.init, calib)
+        log(f"initialised from {a.init} (batch norms calibrated on 256 training zones)")
+    elif a.init:
         model.load_state_dict(torch.load(a.init, map_location="cpu")["model"])
         log(f"initialised from {a.init}")
     n_params = sum(p.numel() for p in model.parameters())
