@@ -132,6 +132,23 @@ export function cornersOf(doc: Found, found: Found[]): Quad {
   return pts as Quad;
 }
 
+/**
+ * The box of each visual-zone field: the most confident of its class that does not lie on a box
+ * already given to another field (IoU 0.5), surest first. The detector often scores a surname's
+ * box as given names too; read there, the given names come out as the surname (held-out seeds 3
+ * and 4 with detector v4: 9 of 350 photos).
+ */
+export function fieldBoxes(found: Found[]): { field: FieldName; box: Box; score: number }[] {
+  const classOf = new Map<string, FieldName>(FIELD_NAMES.map((f) => [FIELD_CLASSES[f], f]));
+  const picked: { field: FieldName; box: Box; score: number }[] = [];
+  for (const f of found.filter((x) => classOf.has(x.class)).sort((a, b) => b.score - a.score)) {
+    const field = classOf.get(f.class)!;
+    if (picked.some((p) => p.field === field || iou(p.box, f.box) >= 0.5)) continue;
+    picked.push({ field, box: f.box, score: f.score });
+  }
+  return picked;
+}
+
 /** MRZ lines: the most confident boxes that do not share a row, top to bottom (at most three). */
 export function mrzLines(found: Found[]): Found[] {
   const lines = found.filter((f) => f.class === MRZ_LINE_CLASS).sort((a, b) => b.score - a.score);
@@ -386,11 +403,7 @@ export class DocumentReader {
   private async readFields(pixels: Uint8Array, width: number, height: number, found: Found[]): Promise<{ texts: VizTexts; trusted: VizTexts }> {
     const reader = this.opts.fieldReader;
     if (!reader) return { texts: {}, trusted: {} };
-    const picked: { field: FieldName; box: Box; score: number }[] = [];
-    for (const field of FIELD_NAMES) {
-      const best = found.filter((f) => f.class === FIELD_CLASSES[field]).sort((a, b) => b.score - a.score)[0];
-      if (best) picked.push({ field, box: best.box, score: best.score });
-    }
+    const picked = fieldBoxes(found);
     const reads = await reader.read(pixels, width, height, picked.map((p) => p.box));
     return trustedViz(picked.map((p, i) => ({ field: p.field, text: reads[i]!.text.trim(), confidence: reads[i]!.confidence, boxScore: p.score })).filter((r) => r.text));
   }

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { decodeFixedLength, type LineGrammar } from '../../inference-server/documents/ctc-fixed.js';
-import { cornersOf, documentsOf, mrzLines, type Found } from '../../inference-server/documents/document-reader.js';
+import { cornersOf, documentsOf, fieldBoxes, mrzLines, type Found } from '../../inference-server/documents/document-reader.js';
 import { mrzGrammar } from '../../inference-server/documents/mrz-grammar.js';
 import { apply, homography, rectGeometry, rectify, type Quad } from '../../inference-server/documents/rectify.js';
 
@@ -149,6 +149,20 @@ describe('document geometry from detections', () => {
   it('keeps one document per place, best first', () => {
     const docs = documentsOf([f('td1', 0.6, 0, 0, 100, 60), f('td3', 0.9, 5, 2, 102, 63), f('td2', 0.8, 300, 300, 400, 370), f('plate', 0.99, 0, 0, 10, 10)], 4);
     expect(docs.map((d) => d.class)).to.deep.equal(['td3', 'td2']);
+  });
+
+  it('gives each visual-zone field its own box: a surname box also scored as given names stays the surname\'s', () => {
+    const found = [
+      f('surname', 0.9, 100, 40, 220, 52),
+      f('given_names', 0.8, 101, 40, 221, 53), // the surname's line again
+      f('given_names', 0.6, 100, 60, 200, 72), // the given names' own line
+      f('document_number', 0.7, 300, 20, 380, 32),
+      f('mrz_line', 0.95, 10, 200, 400, 215),
+    ];
+    const picked = fieldBoxes(found);
+    expect(picked.map((p) => [p.field, p.box.y1, p.score])).to.deep.equal([['surname', 40, 0.9], ['documentNumber', 20, 0.7], ['givenNames', 60, 0.6]]);
+    // with no other box of its own, a field goes unread rather than read from another field's box
+    expect(fieldBoxes(found.filter((x) => x.score !== 0.6)).map((p) => p.field)).to.deep.equal(['surname', 'documentNumber']);
   });
 
   it('takes the corners inside the document and completes a missing one', () => {

@@ -71,6 +71,14 @@ describe('fields from the MRZ and the visual zone', () => {
     expect(m.mismatches).to.deep.equal([{ field: 'expiryDate', mrz: '2012-04-15', viz: '2013-04-15' }]);
   });
 
+  it('takes no O, Q or 0 in a document number for a mismatch: the visual zone draws them alike, the check digit tells them apart', () => {
+    const mrz = parseMrz(TD1, TODAY); // document number D23145890
+    expect(mergeFields(mrz, { documentNumber: 'D2314589O' }, TODAY).mismatches).to.deep.equal([]);
+    expect(mergeFields(mrz, { documentNumber: 'D2314589Q' }, TODAY).mismatches).to.deep.equal([]);
+    // any other difference is one
+    expect(mergeFields(mrz, { documentNumber: 'D23145B90' }, TODAY).mismatches).to.deep.equal([{ field: 'documentNumber', mrz: 'D23145890', viz: 'D23145B90' }]);
+  });
+
   it('falls back to the visual zone when the MRZ fails its checks, keeping what its own check digits prove', () => {
     const broken = [TD1[0]!, TD1[1]!.slice(0, 14) + '0' + TD1[1]!.slice(15), TD1[2]!]; // expiry check digit wrong
     const parsed = parseMrz(broken, TODAY);
