@@ -159,10 +159,9 @@ export function decodeFixedLength(probs: Float32Array, steps: number, classes: n
         const b2c = b2cs[pg]!;
         const fromBlank = prev[pg * C + blank]!;
         if (fromBlank === NEG && b1 === NEG) continue;
-        const rule = ((n - 1) * G + g) * C;
         for (let k = 0; k < C; k++) {
           if (k === blank) continue;
-          const g2 = next ? next[rule + k]! : 0;
+          const g2 = next ? next[pg * C + k]! : 0;
           if (g2 < 0) continue;
           let best = fromBlank;
           let arg = pg * C + blank;

@@ -132,6 +132,8 @@ export function cornersOf(doc: Found, found: Found[]): Quad {
   return pts as Quad;
 }
 
+const FIELD_OF_CLASS = new Map<string, FieldName>(FIELD_NAMES.map((f) => [FIELD_CLASSES[f], f]));
+
 /**
  * The box of each visual-zone field: the most confident of its class that does not lie on a box
  * already given to another field (IoU 0.5), surest first. The detector often scores a surname's
@@ -139,10 +141,9 @@ export function cornersOf(doc: Found, found: Found[]): Quad {
  * and 4 with detector v4: 9 of 350 photos).
  */
 export function fieldBoxes(found: Found[]): { field: FieldName; box: Box; score: number }[] {
-  const classOf = new Map<string, FieldName>(FIELD_NAMES.map((f) => [FIELD_CLASSES[f], f]));
   const picked: { field: FieldName; box: Box; score: number }[] = [];
-  for (const f of found.filter((x) => classOf.has(x.class)).sort((a, b) => b.score - a.score)) {
-    const field = classOf.get(f.class)!;
+  for (const f of found.filter((x) => FIELD_OF_CLASS.has(x.class)).sort((a, b) => b.score - a.score)) {
+    const field = FIELD_OF_CLASS.get(f.class)!;
     if (picked.some((p) => p.field === field || iou(p.box, f.box) >= 0.5)) continue;
     picked.push({ field, box: f.box, score: f.score });
   }

@@ -33,6 +33,7 @@ function nameStep(g: number, ch: string): number {
  */
 const OPTIONAL_STATES = 2;
 function optionalStep(g: number, ch: string, first: boolean, inside: boolean): number {
+  // outside optional data (and on lines without any, whose one state is 0)
   if (!inside) return 0;
   if (first) return ch === '<' ? 1 : 0;
   return g === 1 && ch !== '<' ? -1 : g;
@@ -61,7 +62,7 @@ export function mrzGrammar(type: DocumentType, alphabet: string, blank: number):
         for (let g = 0; g < G; g++) {
           for (let k = 0; k < C; k++) {
             if (k === blank || !fits(slot, charOf(k))) continue;
-            next[(n * G + g) * C + k] = inNames ? nameStep(g, charOf(k)) : spans.length > 0 ? optionalStep(g, charOf(k), n === span?.start, span !== undefined) : g;
+            next[(n * G + g) * C + k] = inNames ? nameStep(g, charOf(k)) : optionalStep(g, charOf(k), n === span?.start, span !== undefined);
           }
         }
       });

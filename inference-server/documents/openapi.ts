@@ -67,7 +67,7 @@ export const documentSchemas = {
         description: 'The machine-readable zone as read (after correction); null when no MRZ line was found',
         properties: {
           lines: { type: 'array', items: { type: 'string' } },
-          valid: { type: 'boolean', description: 'every check digit and the composite are right, every character is of its position\'s kind, the document code is of its type and the issuing state and nationality are state codes' },
+          valid: { type: 'boolean', description: 'every check digit and the composite are right, every character is of its position\'s kind, the document code is of its type, the issuing state and nationality are state codes, optional data starts at its first position, and the dates are dates with the expiry at most 20 years ahead and not before the birth date' },
           checks: { ...checks, nullable: true, description: 'null when the lines have no MRZ shape (a line missed)' },
           corrected: { type: 'integer', minimum: 0, description: 'characters the check-digit correction changed from the recognizer\'s first choice (confusable glyphs such as O/0, B/8)' },
           namesFromVisualZone: {
