@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', '.cache/', '.cluster/', '.scratch/', '.venv/', 'reports/', 'training/', '**/*.py'] },
+  { ignores: ['dist/', 'node_modules/', 'coverage/', '.cache/', '.cluster/', '.scratch/', '.venv/', 'reports/', 'training/data/', 'training/runs/', 'training/mlruns/', '**/*.py'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
