@@ -474,7 +474,8 @@ def main():
     n_photo_zones = len(train)
     train += synthetic_lines(a.task, cfg["synthetic"], 11, cache, a.data_dir / "fonts", a.workers)
     n_synthetic = len(train) - n_photo_zones
-    # the server reads with the reader training starts from, so its crops are the ones that reader met
+    # the server reads with the reader training starts from when that is an ONNX (its crops are then the
+    # ones that reader met; which views the server reads depends on the reader), else with the bundled one
     reader_now = a.init if a.init and a.init.suffix == ".onnx" else ROOT / "models/mrz-reader.onnx"
     train += pipeline_crops(a.data_dir / ("train-s1-n24" if a.smoke else "train-s1-n5000"), cfg["pipeline_photos"], 1, cache, a.workers,
                             a.pipeline_detector, reader_now, cfg)
