@@ -67,6 +67,10 @@ function shuffled<T>(xs: T[], seed: number): T[] {
   return out;
 }
 
+/** the stored byte of a standardised input value v: OFFSET + SCALE * v, clipped (about -4..4 kept) */
+const OFFSET = 128;
+const SCALE = 32;
+
 interface View { inputs: Uint8Array[]; reads: string[] }
 let views: View[] = [];
 let size = { height: 0, width: 0 };
@@ -76,7 +80,7 @@ LineReader.prototype.probs = async function (pixels, width, height, boxes) {
   if (this.spec.task !== 'mrz') return out;
   size = { height: this.spec.height, width: this.spec.width };
   views.push({
-    inputs: boxes.map((b) => Uint8Array.from(recognizerInput(pixels, width, height, this.grow(b, width, height), { ...this.spec, margin: 0 }), (v) => Math.max(0, Math.min(255, Math.round(128 + 32 * v))))),
+    inputs: boxes.map((b) => Uint8Array.from(recognizerInput(pixels, width, height, this.grow(b, width, height), { ...this.spec, margin: 0 }), (v) => Math.max(0, Math.min(255, Math.round(OFFSET + SCALE * v))))),
     reads: out.map((p) => ctcGreedy(p.probs, p.steps, p.classes, this.spec.alphabet, this.spec.blank).map((c) => c.choices[0]!.ch).join('')),
   });
   return out;
@@ -122,5 +126,5 @@ try {
   await server.shutdown();
 }
 writeFileSync(`${a.out}.u8`, Buffer.concat(kept.map((k) => k.input)));
-writeFileSync(`${a.out}.json`, JSON.stringify({ ...size, scale: 32, offset: 128, counts, lines: kept.map((k) => ({ text: k.text, photo: k.photo })) }));
+writeFileSync(`${a.out}.json`, JSON.stringify({ ...size, scale: SCALE, offset: OFFSET, counts, lines: kept.map((k) => ({ text: k.text, photo: k.photo })) }));
 console.log(JSON.stringify(counts));

@@ -191,7 +191,9 @@ def pipeline_crops(split: Path, n: int, seed: int, cache_dir: Path, workers: int
     if (meta["height"], meta["width"]) != (cfg["height"], cfg["width"]):
         raise SystemExit(f"{path}: inputs {meta['height']}x{meta['width']}, the {cfg['name']} reads {cfg['height']}x{cfg['width']}")
     xs = np.fromfile(f"{path}.u8", np.uint8).reshape(-1, cfg["height"], cfg["width"])
-    return [{"x": x, "text": line["text"], "field": "mrz", "layout": "pipeline", "doc": line["photo"]} for x, line in zip(xs, meta["lines"])]
+    # kept as bytes (a float copy of 10,000 lines is 350 MB); `premade` decodes one at a time
+    enc = (meta["offset"], meta["scale"])
+    return [{"x": x, "enc": enc, "text": line["text"], "field": "mrz", "layout": "pipeline", "doc": line["photo"]} for x, line in zip(xs, meta["lines"])]
 
 
 def merge_parts(parts: list[Path], path: Path) -> None:
@@ -209,8 +211,8 @@ def merge_parts(parts: list[Path], path: Path) -> None:
 
 
 def premade(c: dict) -> np.ndarray:
-    # stored as uint8 of 128 + 32 * the standardised input (pipeline_crops.ts)
-    return (c["x"].astype(np.float32) - 128) / 32
+    offset, scale = c["enc"]  # pipeline_crops.ts stores offset + scale * the standardised input
+    return (c["x"].astype(np.float32) - offset) / scale
 
 
 def jittered(rng, c: dict, cfg: dict) -> np.ndarray:
@@ -470,17 +472,19 @@ def main():
     torch.set_num_threads(a.workers)
     rng = np.random.default_rng(a.seed)
     cache = a.data_dir / "crops"
-    train = zone_crops(a.data_dir / ("train-s1-n24" if a.smoke else "train-s1-n5000"), a.train_n, 1, a.task, cache, a.workers)
+    train_dir = a.data_dir / ("train-s1-n24" if a.smoke else "train-s1-n5000")
+    val_dir = a.data_dir / ("val-s2-n8" if a.smoke else "val-s2-n300")
+    train = zone_crops(train_dir, a.train_n, 1, a.task, cache, a.workers)
     n_photo_zones = len(train)
     train += synthetic_lines(a.task, cfg["synthetic"], 11, cache, a.data_dir / "fonts", a.workers)
     n_synthetic = len(train) - n_photo_zones
     # the server reads with the reader training starts from when that is an ONNX (its crops are then the
     # ones that reader met; which views the server reads depends on the reader), else with the bundled one
     reader_now = a.init if a.init and a.init.suffix == ".onnx" else ROOT / "models/mrz-reader.onnx"
-    train += pipeline_crops(a.data_dir / ("train-s1-n24" if a.smoke else "train-s1-n5000"), cfg["pipeline_photos"], 1, cache, a.workers,
+    train += pipeline_crops(train_dir, cfg["pipeline_photos"], 1, cache, a.workers,
                             a.pipeline_detector, reader_now, cfg)
-    val = zone_crops(a.data_dir / ("val-s2-n8" if a.smoke else "val-s2-n300"), a.val_n, 2, a.task, cache, a.workers)
-    pval = pipeline_crops(a.data_dir / ("val-s2-n8" if a.smoke else "val-s2-n300"), cfg["pipeline_val_photos"], 2, cache, a.workers,
+    val = zone_crops(val_dir, a.val_n, 2, a.task, cache, a.workers)
+    pval = pipeline_crops(val_dir, cfg["pipeline_val_photos"], 2, cache, a.workers,
                           a.pipeline_detector, reader_now, cfg)
     alphabet = cfg["alphabet"]
     train = [c for c in train if all(ch in alphabet for ch in c["text"])]
