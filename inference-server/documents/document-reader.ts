@@ -2,7 +2,7 @@ import type { Box } from '../ocr/crop.js';
 import { decodeFixedLength, type FixedRead } from './ctc-fixed.js';
 import { FIELD_NAMES, mergeFields, trustedViz, type FieldName, type Fields, type Mismatch, type Source, type VizTexts } from './fields.js';
 import { LineReader, type LineProbs } from './line-reader.js';
-import { ctcGreedy } from '../ocr/ctc.js';
+import { bestText, ctcGreedy } from '../ocr/ctc.js';
 import { correctMrz, type PositionRead } from './mrz-correct.js';
 import { mrzGrammar } from './mrz-grammar.js';
 import { fuseNames } from './name-fusion.js';
@@ -388,7 +388,7 @@ export class DocumentReader {
       if (!best || logProb > best.logProb) best = { type, positions: decoded.map((r) => r.positions), logProb };
     }
     if (!best) {
-      const texts = view.probs.map((p) => ctcGreedy(p.probs, p.steps, p.classes, reader.spec.alphabet, reader.spec.blank).map((c) => c.choices[0]!.ch).join(''));
+      const texts = view.probs.map((p) => bestText(ctcGreedy(p.probs, p.steps, p.classes, reader.spec.alphabet, reader.spec.blank)));
       return { lines: texts, parsed: undefined, corrected: 0 };
     }
     const c = correctMrz(best.type, best.positions, today);

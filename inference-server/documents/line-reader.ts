@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
 import { decodeOnnxMetadata } from '../inference/onnx-metadata.js';
 import type { Box } from '../ocr/crop.js';
-import { ctcGreedy, readConfidence } from '../ocr/ctc.js';
+import { bestText, ctcGreedy, readConfidence } from '../ocr/ctc.js';
 import { recognizerInput } from '../ocr/recognizer-input.js';
 import { parseRecognizerSpec, RECOGNIZER_METADATA_KEY, RecognizerLoadError } from '../ocr/recognizer.js';
 import type { ReadChar } from '../ocr/formats.js';
@@ -89,13 +89,23 @@ export class LineReader {
     };
   }
 
+  /** The reader's input for each box: grown by its margins, then the shared preprocessing. */
+  inputs(pixels: Uint8Array, width: number, height: number, boxes: Box[]): Float32Array[] {
+    return boxes.map((b) => recognizerInput(pixels, width, height, this.grow(b, width, height), { ...this.spec, margin: 0 }));
+  }
+
   async probs(pixels: Uint8Array, width: number, height: number, boxes: Box[]): Promise<LineProbs[]> {
+    return this.run(this.inputs(pixels, width, height, boxes));
+  }
+
+  /** The class probabilities of prepared inputs, at most MAX_BATCH in each onnxruntime run. */
+  async run(inputs: Float32Array[]): Promise<LineProbs[]> {
     const out: LineProbs[] = [];
     const { height: h, width: w } = this.spec;
-    for (let at = 0; at < boxes.length; at += MAX_BATCH) {
-      const batch = boxes.slice(at, at + MAX_BATCH);
+    for (let at = 0; at < inputs.length; at += MAX_BATCH) {
+      const batch = inputs.slice(at, at + MAX_BATCH);
       const input = new Float32Array(batch.length * h * w);
-      batch.forEach((b, i) => input.set(recognizerInput(pixels, width, height, this.grow(b, width, height), { ...this.spec, margin: 0 }), i * h * w));
+      batch.forEach((x, i) => input.set(x, i * h * w));
       const results = await this.session.run({ [this.session.inputNames[0]!]: new ort.Tensor('float32', input, [batch.length, 1, h, w]) });
       const t = results[this.session.outputNames[0]!]!;
       try {
@@ -117,7 +127,7 @@ export class LineReader {
     const ps = await this.probs(pixels, width, height, boxes);
     return ps.map((p) => {
       const chars = ctcGreedy(p.probs, p.steps, p.classes, this.spec.alphabet, this.spec.blank);
-      return { text: chars.map((c) => c.choices[0]!.ch).join(''), chars, confidence: readConfidence(chars) };
+      return { text: bestText(chars), chars, confidence: readConfidence(chars) };
     });
   }
 

@@ -35,6 +35,11 @@ export function ctcGreedy(probs: Float32Array, steps: number, classes: number, a
   return out;
 }
 
+/** A read's text: each character's first choice. */
+export function bestText(read: ReadChar[]): string {
+  return read.map((c) => c.choices[0]!.ch).join('');
+}
+
 /** Log probability of the greedy path: the sum over columns of the log of the best class's probability. */
 export function greedyPathLogProb(probs: Float32Array, steps: number, classes: number): number {
   let sum = 0;

@@ -5,6 +5,7 @@ import type { OcrClassConfig, OcrMode } from '../../contract/server-config.js';
 import { parseTemplate, type PlateTemplate } from '../../contract/text-layout.js';
 import { alphabetOf, matchFormats, readFromHocr, readFromText, type Alphabet, type ReadChar } from './formats.js';
 import { PSM_FOR_MODE, expandCharset, normalizeText } from './normalize.js';
+import { bestText } from './ctc.js';
 
 /**
  * A pool of tesseract.js workers. tesseract.js's own Scheduler hands jobs to any idle worker, but
@@ -231,7 +232,7 @@ export function resultFromRead(read: ReadChar[], confidence: number, cfg: OcrCla
   const kept = read
     .map((c) => ({ choices: c.choices.map((x) => ({ ch: fold(x.ch), conf: x.conf })).filter((x) => !allowed || allowed.has(x.ch)) }))
     .filter((c) => c.choices.length > 0);
-  const rawText = kept.map((c) => c.choices[0]!.ch).join('');
+  const rawText = bestText(kept);
   const m = rules.templates ? matchFormats(kept, rules.templates, rules.alphabet) : undefined;
   if (!m) return { rawText, text: normalizeText(rawText, cfg.normalize), confidence };
   return { rawText, text: normalizeText(m.text, cfg.normalize), format: m.template, formatCost: m.cost, confidence };

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
 import { decodeOnnxMetadata } from '../inference/onnx-metadata.js';
 import type { Box } from './crop.js';
-import { calibratedConfidence, ctcGreedy, greedyPathLogProb, minCharLogProb, readConfidence, type Calibration } from './ctc.js';
+import { bestText, calibratedConfidence, ctcGreedy, greedyPathLogProb, minCharLogProb, readConfidence, type Calibration } from './ctc.js';
 import type { ReadChar } from './formats.js';
 import { recognizerInput, type RecognizerSpec } from './recognizer-input.js';
 
@@ -131,7 +131,7 @@ export class TextRecognizer {
         const read = ctcGreedy(p, steps!, classes!, this.spec.alphabet, this.spec.blank);
         const confidence =
           read.length === 0 ? 0 : cal ? calibratedConfidence(cal, greedyPathLogProb(p, steps!, classes!), minCharLogProb(read)) : readConfidence(read);
-        return { read, text: read.map((c) => c.choices[0]!.ch).join(''), confidence };
+        return { read, text: bestText(read), confidence };
       });
     } finally {
       out.dispose();

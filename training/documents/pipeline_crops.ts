@@ -16,7 +16,7 @@
  * edits: the right lines in the right order, however badly read. At most --per-photo views a photo
  * (a hard photo is read in up to 72 views; most of them alike), chosen by a seeded shuffle.
  *
- * The recording wraps LineReader.probs here, in the tool, so that the server has no path that
+ * The recording wraps LineReader.run here, in the tool, so that the server has no path that
  * writes out what a document says.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -25,8 +25,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../../inference-server/config/load.js';
 import { startServer } from '../../inference-server/server.js';
 import { LineReader } from '../../inference-server/documents/line-reader.js';
-import { ctcGreedy } from '../../inference-server/ocr/ctc.js';
-import { recognizerInput } from '../../inference-server/ocr/recognizer-input.js';
+import { bestText, ctcGreedy } from '../../inference-server/ocr/ctc.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -74,14 +73,14 @@ const SCALE = 32;
 interface View { inputs: Uint8Array[]; reads: string[] }
 let views: View[] = [];
 let size = { height: 0, width: 0 };
-const probs = LineReader.prototype.probs;
-LineReader.prototype.probs = async function (pixels, width, height, boxes) {
-  const out = await probs.call(this, pixels, width, height, boxes);
+const run = LineReader.prototype.run;
+LineReader.prototype.run = async function (inputs) {
+  const out = await run.call(this, inputs);
   if (this.spec.task !== 'mrz') return out;
   size = { height: this.spec.height, width: this.spec.width };
   views.push({
-    inputs: boxes.map((b) => Uint8Array.from(recognizerInput(pixels, width, height, this.grow(b, width, height), { ...this.spec, margin: 0 }), (v) => Math.max(0, Math.min(255, Math.round(OFFSET + SCALE * v))))),
-    reads: out.map((p) => ctcGreedy(p.probs, p.steps, p.classes, this.spec.alphabet, this.spec.blank).map((c) => c.choices[0]!.ch).join('')),
+    inputs: inputs.map((x) => Uint8Array.from(x, (v) => Math.max(0, Math.min(255, Math.round(OFFSET + SCALE * v))))),
+    reads: out.map((p) => bestText(ctcGreedy(p.probs, p.steps, p.classes, this.spec.alphabet, this.spec.blank))),
   });
   return out;
 };
