@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train  # noqa: E402  (sets up the offline yolov5 import)
 from yolov5.models.common import Conv  # noqa: E402
 from yolov5.models.yolo import DetectionModel  # noqa: E402
+from onnx_weights import calibrate_folded_bn, load_folded_conv  # noqa: E402
 
 
 def onnx_anchors(graph, inits: dict) -> np.ndarray:
@@ -62,12 +63,7 @@ def load_onnx(path: Path, cfg: str = "yolov5n.yaml", fused: bool = False, names:
     with torch.no_grad():
         for name, mod in model.named_modules():
             if isinstance(mod, Conv):
-                w, b = inits[f"{name}.conv.weight"], inits[f"{name}.conv.bias"]
-                mod.conv.weight.copy_(torch.from_numpy(w))
-                mod.bn.weight.fill_(1.0)
-                mod.bn.bias.copy_(torch.from_numpy(b))
-                mod.bn.running_mean.zero_()
-                mod.bn.running_var.fill_(1.0 - mod.bn.eps)
+                load_folded_conv(mod.conv, mod.bn, inits[f"{name}.conv.weight"], inits[f"{name}.conv.bias"])
         for i, conv in enumerate(det.m):
             conv.weight.copy_(torch.from_numpy(inits[f"model.{len(model.model) - 1}.m.{i}.weight"]))
             conv.bias.copy_(torch.from_numpy(inits[f"model.{len(model.model) - 1}.m.{i}.bias"]))
@@ -77,29 +73,12 @@ def load_onnx(path: Path, cfg: str = "yolov5n.yaml", fused: bool = False, names:
 
 
 def calibrate_bn(model: DetectionModel, imgs: np.ndarray) -> None:
-    """Makes an unfused load_onnx model compute in training mode what it computes in eval mode. A
-    batch norm in training normalises by the batch's own statistics, so the identity set by
-    load_onnx would turn into a whitening and wreck the folded weights on the first step: each BN
-    instead gets gamma = std and beta = mean + folded bias of its conv's output measured on `imgs`
-    (NCHW uint8, e.g. 64 training images), and those statistics as its running ones."""
-    stats = {}
-    hooks = []
-    for mod in model.modules():
-        if isinstance(mod, Conv):
-            def hook(m, inp, out, conv=mod):
-                stats[conv] = (out.detach().mean((0, 2, 3)), out.detach().std((0, 2, 3)).clamp_min(1e-3))
-            hooks.append(mod.conv.register_forward_hook(hook))
+    """Makes an unfused load_onnx model compute in training mode what it computes in eval mode, its
+    batch norms calibrated on `imgs` (NCHW uint8, e.g. 64 training images):
+    onnx_weights.calibrate_folded_bn."""
     model.eval()
-    with torch.no_grad():
-        model(torch.from_numpy(imgs).float() / 255)
-    for h in hooks:
-        h.remove()
-    with torch.no_grad():
-        for conv, (mean, std) in stats.items():
-            conv.bn.bias.copy_(mean + conv.bn.bias)
-            conv.bn.weight.copy_(std)
-            conv.bn.running_mean.copy_(mean)
-            conv.bn.running_var.copy_(std**2)
+    pairs = [(mod.conv, mod.bn) for mod in model.modules() if isinstance(mod, Conv)]
+    calibrate_folded_bn(pairs, lambda: model(torch.from_numpy(imgs).float() / 255))
 
 
 if __name__ == "__main__":

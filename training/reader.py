@@ -59,6 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import synth  # noqa: E402
 from line_input import grey, line_input  # noqa: E402,F401  (grey: also the fixtures' and calibration's)
 from tracking import finish_run, free_port, log as _log, publish, mlflow_server, sha256  # noqa: E402
+from onnx_weights import calibrate_folded_bn, load_folded_conv, load_lstm  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # index 0 of the output is the CTC blank
@@ -217,45 +218,17 @@ def init_from_onnx(model: "PlateReader", path: Path, sample: np.ndarray) -> None
     tbns = [m for m in model.cnn.modules() if isinstance(m, nn.BatchNorm2d)]
     if len(convs) != len(tconvs):
         raise ValueError(f"{path}: {len(convs)} convolutions, the model has {len(tconvs)}")
+    for n, c, bn in zip(convs, tconvs, tbns):
+        w = inits[n.input[1]]
+        if w.shape[2] != c.weight.shape[2]:
+            w = w.sum(axis=2, keepdims=True)
+        load_folded_conv(c, bn, w, inits[n.input[2]])
+    load_lstm(model.rnn, *(inits[lstm.input[k]] for k in (1, 2, 3)))
     with torch.no_grad():
-        for n, c, bn in zip(convs, tconvs, tbns):
-            w = inits[n.input[1]]
-            if w.shape[2] != c.weight.shape[2]:
-                w = w.sum(axis=2, keepdims=True)
-            c.weight.copy_(torch.from_numpy(w))
-            bn.weight.fill_(1.0)
-            bn.bias.copy_(torch.from_numpy(inits[n.input[2]]))
-            bn.running_mean.zero_()
-            bn.running_var.fill_(1.0 - bn.eps)
-        # LSTM: ONNX W [dirs, 4H, in] in gate order i, o, f, c; torch i, f, c(g), o
-        W, R, B = (inits[lstm.input[k]] for k in (1, 2, 3))
-        H = R.shape[-1]
-
-        def reorder(a):
-            i_, o_, f_, c_ = np.split(a, 4, axis=0)
-            return np.concatenate([i_, f_, c_, o_], axis=0)
-
-        for d, suffix in enumerate(["", "_reverse"]):
-            getattr(model.rnn, f"weight_ih_l0{suffix}").copy_(torch.from_numpy(reorder(W[d])))
-            getattr(model.rnn, f"weight_hh_l0{suffix}").copy_(torch.from_numpy(reorder(R[d])))
-            getattr(model.rnn, f"bias_ih_l0{suffix}").copy_(torch.from_numpy(reorder(B[d][:4 * H])))
-            getattr(model.rnn, f"bias_hh_l0{suffix}").copy_(torch.from_numpy(reorder(B[d][4 * H:])))
-        model.head.weight.copy_(torch.from_numpy(inits[matmul.input[1]].T))
-        model.head.bias.copy_(torch.from_numpy(inits[next(x for x in add.input if x in inits)]))
-        # batch statistics of each BN's input on real crops -> BN that reproduces the folded conv
-        stats = {}
-        hooks = [bn.register_forward_hook(lambda m, inp, out, k=k: stats.__setitem__(k, inp[0])) for k, bn in enumerate(tbns)]
-        model.eval()
-        model(torch.from_numpy(sample))
-        for h in hooks:
-            h.remove()
-        for k, bn in enumerate(tbns):
-            x = stats[k]
-            mean, var = x.mean((0, 2, 3)), x.var((0, 2, 3), unbiased=False)
-            bn.running_mean.copy_(mean)
-            bn.running_var.copy_(var)
-            bn.weight.copy_(torch.sqrt(var + bn.eps))
-            bn.bias.add_(mean)
+        model.head.weight.copy_(torch.tensor(inits[matmul.input[1]].T))
+        model.head.bias.copy_(torch.tensor(inits[next(x for x in add.input if x in inits)]))
+    model.eval()
+    calibrate_folded_bn(list(zip(tconvs, tbns)), lambda: model(torch.from_numpy(sample)))
     model.train()
 
 

@@ -52,6 +52,7 @@ from .views import grey, jitter_corners, line_input, rectify, warp_points, aabb 
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tracking import finish_run, free_port, log as _log, mlflow_server, publish, sha256  # noqa: E402
+from onnx_weights import calibrate_folded_bn, load_folded_conv, load_lstm  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 MRZ_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ<"
@@ -280,11 +281,8 @@ class Exported(nn.Module):
 
 def load_onnx(model: LineReader, path: Path, calib: np.ndarray) -> None:
     """The weights of a shipped reader (the repository keeps only its ONNX) back in `model`, to go on
-    training it. The export folded each batch norm into its convolution, and a batch norm in
-    training normalises by the batch's statistics, so each one is set to pass its folded
-    convolution's output through unchanged *at the statistics it meets on `calib`* (a batch of
-    training inputs): gamma = std, beta = mean + folded bias, and those statistics as running ones.
-    The LSTM's gates come back from ONNX's order (i, o, f, c) to torch's (i, f, g, o)."""
+    training it: each folded convolution's batch norm calibrated on `calib`, a batch of training
+    inputs (onnx_weights.calibrate_folded_bn)."""
     import onnx
     from onnx import numpy_helper
 
@@ -297,39 +295,14 @@ def load_onnx(model: LineReader, path: Path, calib: np.ndarray) -> None:
     lstm = next(n for n in g.node if n.op_type == "LSTM")
     matmul = next(n for n in g.node if n.op_type == "MatMul" and n.input[1] in inits)
     head_bias = next(inits[i] for n in g.node if n.op_type == "Add" for i in n.input if i in inits)
-    t = lambda a: torch.tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731 (a copy: ONNX arrays are read-only)
-    h = model.rnn.hidden_size
-    order = np.r_[0:h, 2 * h:3 * h, 3 * h:4 * h, h:2 * h]  # ONNX i, o, f, c -> torch i, f, g, o
-    W, R, B = (inits[i] for i in lstm.input[1:4])
+    for blk, node in zip(blocks, convs):
+        load_folded_conv(blk[0], blk[1], inits[node.input[1]], inits[node.input[2]])
+    load_lstm(model.rnn, *(inits[i] for i in lstm.input[1:4]))
     with torch.no_grad():
-        for blk, node in zip(blocks, convs):
-            blk[0].weight.copy_(t(inits[node.input[1]]))
-            bn = blk[1]
-            bn.weight.fill_(1.0)
-            bn.bias.copy_(t(inits[node.input[2]]))
-            bn.running_mean.zero_()
-            bn.running_var.fill_(1.0 - bn.eps)
-        for d, sfx in enumerate(("", "_reverse")):
-            getattr(model.rnn, f"weight_ih_l0{sfx}").copy_(t(W[d][order]))
-            getattr(model.rnn, f"weight_hh_l0{sfx}").copy_(t(R[d][order]))
-            getattr(model.rnn, f"bias_ih_l0{sfx}").copy_(t(B[d][:4 * h][order]))
-            getattr(model.rnn, f"bias_hh_l0{sfx}").copy_(t(B[d][4 * h:][order]))
-        model.head.weight.copy_(t(inits[matmul.input[1]].T))
-        model.head.bias.copy_(t(head_bias))
-    stats, hooks = {}, []
-    for blk in blocks:
-        hooks.append(blk[0].register_forward_hook(lambda m, i, o, b=blk: stats.__setitem__(b, (o.mean((0, 2, 3)), o.std((0, 2, 3)).clamp_min(1e-3)))))
+        model.head.weight.copy_(torch.tensor(inits[matmul.input[1]].T))
+        model.head.bias.copy_(torch.tensor(head_bias))
     model.eval()
-    with torch.no_grad():
-        model(torch.from_numpy(calib))
-        for hk in hooks:
-            hk.remove()
-        for blk, (mean, std) in stats.items():
-            bn = blk[1]
-            bn.bias.copy_(mean + bn.bias)
-            bn.weight.copy_(torch.sqrt(std**2 + bn.eps))
-            bn.running_mean.copy_(mean)
-            bn.running_var.copy_(std**2)
+    calibrate_folded_bn([(blk[0], blk[1]) for blk in blocks], lambda: model(torch.from_numpy(calib)))
     model.train()
 
 
